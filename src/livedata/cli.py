@@ -1,0 +1,151 @@
+"""The ``livedata`` command: serve, query, check the catalog, load the sample."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from livedata.catalog import Catalog, load_catalog
+from livedata.errors import CatalogError, LivedataError
+from livedata.service import QueryRequest, QueryService
+from livedata.settings import Settings
+
+app = typer.Typer(
+    help="livedata: named, typed queries over your databases, as JSON or Arrow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Inspect the catalog file.", no_args_is_help=True)
+sample_app = typer.Typer(help="The bundled sample data set.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(sample_app, name="sample")
+err = Console(stderr=True)
+
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog",
+        "-c",
+        help="Catalog file (default: LIVEDATA_CATALOG or the sample).",
+        envvar="LIVEDATA_CATALOG",
+        show_envvar=True,
+    ),
+]
+
+
+def _load(catalog_path: Path | None) -> Catalog:
+    """Load the catalog or stop with exit code 2 and a message naming the field and the fix."""
+    try:
+        return load_catalog(catalog_path or Settings().catalog)
+    except CatalogError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    catalog: CatalogOption = None,
+    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 5000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (POST /query, GET /queries, /health, /ready, /docs)."""
+    overrides = {"LIVEDATA_CATALOG": catalog, "LIVEDATA_HOST": host, "LIVEDATA_PORT": port}
+    os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
+    settings = Settings()
+    _load(settings.catalog)  # fail fast, before any worker starts
+    uvicorn.run(
+        "livedata.web.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+
+
+@app.command()
+def query(
+    name: Annotated[str, typer.Argument(help="A named query, or a table with --table.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="A parameter as key=value.")
+    ] = None,
+    table: Annotated[bool, typer.Option("--table", help="NAME is an exposed table.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Most rows to show.")] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Run a named query (or table) and print the rows as a table."""
+    params: dict[str, Any] = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            err.print(f"[red]error:[/red] -p {item!r}: write parameters as key=value")
+            raise typer.Exit(2)
+        params[key] = value
+    request = (
+        QueryRequest(table=name, limit=limit)
+        if table
+        else QueryRequest(query=name, params=params, limit=limit)
+    )
+    service = QueryService.from_catalog(_load(catalog))
+    try:
+        result = asyncio.run(service.run(request))
+    except LivedataError as exc:
+        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        raise typer.Exit(1) from exc
+    finally:
+        service.close()
+    view = Table(*result.table.schema.names)
+    for row in result.table.to_pylist():
+        view.add_row(*("" if v is None else str(v) for v in row.values()))
+    Console().print(view)
+    err.print(
+        f"{result.table.num_rows} row(s) from {result.source} "
+        f"in {result.source_ms:.1f} ms{' (truncated)' if result.truncated else ''}"
+    )
+
+
+@catalog_app.command("check")
+def catalog_check(catalog: CatalogOption = None) -> None:
+    """Validate the catalog without serving; exit code 2 when it is broken."""
+    loaded = _load(catalog)
+    Console().print(
+        f"catalog ok: {len(loaded.sources)} source(s), {len(loaded.tables)} table(s), "
+        f"{len(loaded.queries)} query(ies)"
+    )
+
+
+@sample_app.command("load")
+def sample_load(
+    source: Annotated[str, typer.Option(help="A postgres, mysql or sqlite source of the catalog.")],
+    catalog: CatalogOption = None,
+) -> None:
+    """Load the bundled sample tables into a database server (replacing them)."""
+    from livedata.sample.load import load_sample  # imported here: only this command writes
+
+    loaded = _load(catalog)
+    if source not in loaded.sources:
+        err.print(f"[red]error:[/red] no source {source!r}; known: {', '.join(loaded.sources)}")
+        raise typer.Exit(2)
+    try:
+        with err.status(f"loading the sample into {source}..."):
+            counts = load_sample(source, loaded.sources[source])
+    except LivedataError as exc:
+        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        raise typer.Exit(1) from exc
+    for table_name, rows in counts.items():
+        Console().print(f"{table_name}: {rows} rows")
+
+
+def main() -> None:
+    app()
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Connectors: one small module per database kind, found through ``registry``."""

@@ -1,0 +1,115 @@
+"""The connector interface: run one statement, return Arrow; translate every driver error.
+
+Connectors are blocking on purpose: the service runs them in worker threads, at most the
+source's ``max_concurrent_queries`` at once, so a driver never blocks the event loop and a
+connector needs no async code. Each connector owns a small pool of connections.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pyarrow as pa
+
+from livedata.errors import LivedataError, SourceUnavailable
+from livedata.sql import ParamStyle, Statement
+
+Conn = TypeVar("Conn")
+
+
+class Connector(ABC, Generic[Conn]):
+    """A source of Arrow tables. Subclasses implement ``_connect``, ``_execute``, ``_translate``."""
+
+    dialect: ClassVar[str]
+    paramstyle: ClassVar[ParamStyle]
+
+    def __init__(self, name: str, config: Any) -> None:
+        self.name = name
+        self.config = config
+        self._idle: queue.LifoQueue[Conn] = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def fetch(self, statement: Statement) -> pa.Table:
+        """Run ``statement`` and return its whole result; raise only LivedataError."""
+        with self._connection() as conn:
+            try:
+                return self._execute(conn, statement)
+            except LivedataError:
+                raise
+            except Exception as exc:
+                raise self._translate(exc) from exc
+
+    def ping(self) -> None:
+        """Raise SourceUnavailable unless the source answers a trivial query."""
+        self.fetch(Statement("SELECT 1", ()))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                self._disconnect(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+    @contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._open()
+        try:
+            yield conn
+        except SourceUnavailable:
+            self._disconnect(conn)  # a broken connection never goes back to the pool
+            raise
+        except BaseException:
+            self._release(conn)
+            raise
+        else:
+            self._release(conn)
+
+    def _open(self) -> Conn:
+        try:
+            return self._connect()
+        except LivedataError:
+            raise
+        except Exception as exc:
+            raise self.unavailable("cannot connect") from exc
+
+    def _release(self, conn: Conn) -> None:
+        with self._lock:
+            if not self._closed:
+                self._idle.put(conn)
+                return
+        self._disconnect(conn)
+
+    def unavailable(self, why: str) -> SourceUnavailable:
+        """The 503 error for this source: names it, never its address or credentials."""
+        return SourceUnavailable(
+            f"Source {self.name!r} is unavailable ({why}); try again later.", source=self.name
+        )
+
+    @abstractmethod
+    def _connect(self) -> Conn:
+        """Open one connection, read-only, with the statement timeout set in the database."""
+
+    @abstractmethod
+    def _execute(self, conn: Conn, statement: Statement) -> pa.Table:
+        """Run one statement on ``conn``; may raise driver exceptions."""
+
+    @abstractmethod
+    def _translate(self, exc: Exception) -> LivedataError:
+        """Map a driver exception to SourceUnavailable, StatementTimeout or QueryFailed."""
+
+    def _disconnect(self, conn: Conn) -> None:
+        try:
+            conn.close()  # type: ignore[attr-defined]  # every DB-API connection has close()
+        except Exception:  # noqa: S110  # closing a dead connection may fail; nothing to do
+            pass

@@ -1,0 +1,119 @@
+"""Every failure livedata knows how to explain, as one tree.
+
+Only the web layer maps these to HTTP status codes (``livedata.web.errors``); the CLI maps
+them to exit codes. Each class carries a stable ``code`` that clients can switch on.
+
+    LivedataError
+    ├── CatalogError            the catalog file is broken (start-up stops, exit code 2)
+    ├── RequestError            the client asked for something it cannot have (4xx)
+    │   ├── MalformedBody       the body is not JSON, or not the documented shape
+    │   ├── UnsupportedMediaType  the body is not declared as JSON
+    │   ├── BodyTooLarge        the body is over the size limit
+    │   ├── NotFound            no such table or query (with "did you mean")
+    │   ├── InvalidParameter    a parameter breaks its type or rule
+    │   ├── InvalidOption       a column, filter, order or paging option is not allowed
+    │   └── NotAcceptable       no response format the client accepts
+    └── SourceError             the source could not answer (5xx)
+        ├── SourceUnavailable   cannot connect, or the connection dropped
+        ├── StatementTimeout    the source cancelled the statement at its timeout
+        └── QueryFailed         the source rejected the builder's SQL
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any, ClassVar, TypeVar
+
+
+class LivedataError(Exception):
+    """Base of every error livedata raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class CatalogError(LivedataError):
+    """The catalog (file plus environment overrides) does not describe a valid service."""
+
+    code = "catalog_error"
+
+
+class RequestError(LivedataError):
+    """The client's request cannot be answered as sent; the message says how to fix it."""
+
+    code = "bad_request"
+
+
+class MalformedBody(RequestError):
+    code = "malformed_body"
+
+
+class UnsupportedMediaType(RequestError):
+    code = "unsupported_media_type"
+
+
+class BodyTooLarge(RequestError):
+    code = "body_too_large"
+
+
+class NotFound(RequestError):
+    code = "not_found"
+
+    @classmethod
+    def for_name(cls, kind: str, name: str, known: Iterable[str]) -> NotFound:
+        return unknown_name(cls, kind, name, known)
+
+
+class InvalidParameter(RequestError):
+    code = "invalid_parameter"
+
+
+class InvalidOption(RequestError):
+    code = "invalid_option"
+
+    @classmethod
+    def unknown_column(cls, name: str, known: Iterable[str]) -> InvalidOption:
+        return unknown_name(cls, "column", name, known)
+
+
+class NotAcceptable(RequestError):
+    code = "not_acceptable"
+
+
+E = TypeVar("E", bound=LivedataError)
+
+
+def unknown_name(cls: type[E], kind: str, name: str, known: Iterable[str]) -> E:
+    """Name the closest known names in the message, so the fix is one glance away."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return cls(
+        f"No {kind} named {name!r}.{hint} Known {kind}s: {', '.join(known) or 'none'}.",
+        kind=kind,
+        name=name,
+        did_you_mean=close,
+    )
+
+
+class SourceError(LivedataError):
+    """The source failed; messages name the source, never its address or credentials."""
+
+    code = "source_error"
+
+
+class SourceUnavailable(SourceError):
+    code = "source_unavailable"
+
+
+class StatementTimeout(SourceError):
+    code = "statement_timeout"
+
+
+class QueryFailed(SourceError):
+    code = "query_failed"

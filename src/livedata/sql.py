@@ -1,0 +1,194 @@
+"""SQL built per dialect with sqlglot; values only ever travel as bind parameters.
+
+Clients never send SQL. Identifiers they name are checked against the source's schema by the
+service and quoted here; every value becomes a placeholder. To stay independent of each
+driver's parameter style, placeholders are first rendered as marker names (``__ld_3__``) and
+then rewritten, in text order, to the connector's style, so parameter order always matches
+the text the driver receives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+ParamStyle = Literal["qmark", "dollar", "format"]
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains"]
+FILTER_OPS: tuple[FilterOp, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains")
+
+_MARKER = "__ld_"
+_MARKER_RE = re.compile(r"__ld_(\d+)__")
+_COMPARISONS: dict[str, type[exp.Binary]] = {
+    "eq": exp.EQ,
+    "ne": exp.NEQ,
+    "lt": exp.LT,
+    "le": exp.LTE,
+    "gt": exp.GT,
+    "ge": exp.GTE,
+}
+
+
+class SQLError(ValueError):
+    """The builder's SQL cannot be served (raised while the catalog loads)."""
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    expression: exp.Query
+    parameters: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Filter:
+    column: str
+    op: FilterOp
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a client may shape on top of a table or named query; all of it structured."""
+
+    columns: Sequence[str] | None = None
+    filters: Sequence[Filter] = ()
+    order_by: Sequence[tuple[str, bool]] = ()  # (column, descending)
+    limit: int | None = None
+    offset: int = 0
+
+    @property
+    def reshapes(self) -> bool:
+        return bool(self.columns or self.filters or self.order_by)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """Final SQL text for one driver plus its positional parameters."""
+
+    text: str
+    params: tuple[Any, ...]
+
+
+def parse_named_query(text: str, dialect: str) -> NamedQuery:
+    """Check that ``text`` is one read-only query with only named ``:param`` placeholders."""
+    if _MARKER in text:
+        raise SQLError(f"the text {_MARKER!r} is reserved by livedata; rename it")
+    try:
+        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
+    except SqlglotError as exc:
+        raise SQLError(f"the SQL does not parse as {dialect}: {exc}") from exc
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise SQLError("the SQL must be exactly one SELECT (or UNION/WITH ... SELECT) statement")
+    query = statements[0]
+    names = set()
+    for placeholder in query.find_all(exp.Placeholder):
+        if not placeholder.name:
+            raise SQLError("use named parameters like :country, not positional ones like ?")
+        names.add(placeholder.name)
+    return NamedQuery(query, frozenset(names))
+
+
+class _Binder:
+    """Collects values and hands out marker expressions standing for them."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def bind(self, value: Any) -> exp.Expr:
+        self.values.append(value)
+        return exp.var(f"{_MARKER}{len(self.values) - 1}__")
+
+
+@dataclass
+class _Build:
+    dialect: str
+    style: ParamStyle
+    binder: _Binder = field(default_factory=_Binder)
+
+
+def select_table(
+    table: str, schema: str | None, options: Options, *, dialect: str, style: ParamStyle
+) -> Statement:
+    build = _Build(dialect, style)
+    source = exp.table_(
+        exp.to_identifier(table, quoted=True),
+        db=exp.to_identifier(schema, quoted=True) if schema else None,
+    )
+    query = _shape(exp.select().from_(source), options, build)
+    return _render(query, build)
+
+
+def select_named(
+    named: NamedQuery, values: dict[str, Any], options: Options, *, dialect: str, style: ParamStyle
+) -> Statement:
+    build = _Build(dialect, style)
+    inner = named.expression.copy()
+    for placeholder in list(inner.find_all(exp.Placeholder)):
+        placeholder.replace(build.binder.bind(values[placeholder.name]))
+    if not options.reshapes and isinstance(inner, exp.Select) and not inner.args.get("limit"):
+        # Limit the builder's own SELECT rather than wrapping it: MariaDB drops an ORDER BY
+        # inside a derived table, so wrapping would lose the builder's order.
+        query = _page(inner, options)
+    else:
+        query = _shape(exp.select().from_(inner.subquery("q")), options, build)
+    return _render(query, build)
+
+
+def _shape(query: exp.Select, options: Options, build: _Build) -> exp.Select:
+    columns = options.columns or ["*"]
+    query = query.select(*(exp.Star() if c == "*" else _column(c) for c in columns))
+    for f in options.filters:
+        query = query.where(_condition(f, build))
+    for column, descending in options.order_by:
+        query = query.order_by(exp.Ordered(this=_column(column), desc=descending))
+    return _page(query, options)
+
+
+def _page(query: exp.Select, options: Options) -> exp.Select:
+    if options.limit is not None:
+        query = query.limit(options.limit)
+    if options.offset:
+        query = query.offset(options.offset)
+    return query
+
+
+def _column(name: str) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
+def _condition(f: Filter, build: _Build) -> exp.Expr:
+    column = _column(f.column)
+    if f.op in _COMPARISONS:
+        return _COMPARISONS[f.op](this=column, expression=build.binder.bind(f.value))
+    if f.op == "in":
+        return exp.In(this=column, expressions=[build.binder.bind(list(f.value))])
+    if f.op == "is_null":
+        test = exp.Is(this=column, expression=exp.Null())
+        return test if f.value in (None, True) else exp.Not(this=test)
+    position = exp.StrPosition(this=column, substr=build.binder.bind(f.value))
+    return exp.GT(this=position, expression=exp.Literal.number(0))
+
+
+def _render(query: exp.Expr, build: _Build) -> Statement:
+    text = query.sql(dialect=build.dialect)
+    if build.style == "format":
+        text = text.replace("%", "%%")  # the driver applies %-formatting to the whole text
+    params: list[Any] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        value = build.binder.values[int(match.group(1))]
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            return "NULL"  # `x IN (NULL)` matches nothing, like an empty list should
+        marks = []
+        for item in items:
+            params.append(item)
+            marks.append({"qmark": "?", "format": "%s", "dollar": f"${len(params)}"}[build.style])
+        return ", ".join(marks)
+
+    return Statement(_MARKER_RE.sub(placeholder, text), tuple(params))

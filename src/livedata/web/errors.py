@@ -1,0 +1,117 @@
+"""The one table from error class to HTTP status, and the one JSON error shape.
+
+Every error response is ``{"error": {"code", "message", "request_id", "details"}}``. A
+client's mistake gets a 4xx with a message that says what to do next; anything unexpected
+gets an opaque 500 carrying only the request id, while the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from livedata import errors
+from livedata.web.responses import JSONResponse
+
+log = logging.getLogger("livedata.web")
+
+STATUS: dict[type[errors.LivedataError], int] = {
+    errors.MalformedBody: 400,
+    errors.UnsupportedMediaType: 415,
+    errors.BodyTooLarge: 413,
+    errors.NotFound: 404,
+    errors.InvalidParameter: 422,
+    errors.InvalidOption: 422,
+    errors.NotAcceptable: 406,
+    errors.RequestError: 400,
+    errors.SourceUnavailable: 503,
+    errors.StatementTimeout: 504,
+    errors.QueryFailed: 502,
+    errors.SourceError: 502,
+    errors.CatalogError: 500,
+    errors.LivedataError: 500,
+}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def status_for(exc: errors.LivedataError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "request_id": getattr(request.state, "request_id", None),
+            "details": details or {},
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def livedata_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.LivedataError)
+    status = status_for(exc)
+    if status >= 500 and not isinstance(exc, errors.SourceError):
+        log.error("request %s failed: %s", request.state.request_id, exc.message)
+        return error_response(request, status, "internal_error", _opaque(request))
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return error_response(request, status, exc.code, exc.message, exc.details, headers)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = f"No endpoint at {request.url.path}; see /docs for the API."
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}."
+    return error_response(request, exc.status_code, code, message, headers=exc.headers)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(e) for e in exc.errors()]
+    return error_response(request, 422, "invalid_request", "; ".join(problems))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("request %s failed unexpectedly", getattr(request.state, "request_id", "?"))
+    return error_response(request, 500, "internal_error", _opaque(request))
+
+
+def _opaque(request: Request) -> str:
+    return (
+        f"Internal error; quote request id {getattr(request.state, 'request_id', '?')} "
+        "when reporting it."
+    )
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(p) for p in error["loc"] if p != "body")
+    return f"{location or 'body'}: {error['msg']}"
+
+
+HANDLERS = {
+    errors.LivedataError: livedata_error,
+    HTTPException: http_error,
+    RequestValidationError: validation_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,129 @@
+"""The endpoints. Each handler is a thin translation between HTTP and the query service."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from livedata import sql
+from livedata.errors import (
+    BodyTooLarge,
+    InvalidOption,
+    MalformedBody,
+    UnsupportedMediaType,
+)
+from livedata.service import QueryRequest, QueryService
+from livedata.web.models import ErrorBody, QueryBody, QueryResult
+from livedata.web.responses import JSONResponse, choose_encoder, result_response
+
+router = APIRouter()
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+@router.post(
+    "/query",
+    summary="Rows of a table or named query",
+    response_model=QueryResult,
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/x-ndjson": {},
+                "text/csv": {},
+                "application/vnd.apache.arrow.stream": {},
+                "application/vnd.apache.parquet": {},
+            }
+        },
+        **_errors(400, 404, 406, 413, 415, 422, 500, 502, 503, 504),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryBody"}}},
+        }
+    },
+)
+async def query(request: Request) -> Response:
+    """Answer with the rows of an exposed table (`{"table": ...}`) or of a named query
+    (`{"query": ..., "params": {...}}`), shaped by `columns`, `filters`, `order_by`, `limit`
+    and `offset`. The format follows `format`, else the Accept header (JSON by default)."""
+    started = time.perf_counter()
+    body = await _read_body(request)
+    encoder = choose_encoder(body.format, request.headers.get("accept"))
+    service: QueryService = request.app.state.service
+    result = await service.run(_to_request(body))
+    meta = result.meta()
+    meta["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
+    meta["request_id"] = request.state.request_id
+    return await result_response(result, encoder, meta)
+
+
+@router.get("/queries", summary="The catalog: tables and named queries with their parameters")
+async def queries(request: Request) -> JSONResponse:
+    """Everything a client may ask for, with parameter types, defaults and result columns."""
+    return JSONResponse(await request.app.state.describe())
+
+
+@router.get("/health", summary="Liveness: the process answers")
+async def health() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/ready", summary="Readiness: every source answers", responses=_errors(503))
+async def ready(request: Request) -> Response:
+    service: QueryService = request.app.state.service
+    sources = await service.readiness()
+    ok = all(s["status"] == "ok" for s in sources.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "sources": sources}, status_code=200 if ok else 503
+    )
+
+
+async def _read_body(request: Request) -> QueryBody:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(
+            f"Send the body as JSON with 'Content-Type: application/json' (got {content_type!r})."
+        )
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"The body is over the {limit}-byte limit.", limit=limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"The body is over the {limit}-byte limit.", limit=limit)
+        chunks.append(chunk)
+    try:
+        raw = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody(f"The body is not valid JSON: {exc}.") from exc
+    try:
+        return QueryBody.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidOption(f"The body does not match the documented shape: {problems}.") from exc
+
+
+def _to_request(body: QueryBody) -> QueryRequest:
+    return QueryRequest(
+        table=body.table,
+        query=body.query,
+        params=body.params,
+        columns=body.columns,
+        filters=[sql.Filter(f.column, f.op, f.value) for f in body.filters],
+        order_by=[(o.column, o.desc) for o in body.order_by],
+        limit=body.limit,
+        offset=body.offset,
+    )

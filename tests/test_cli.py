@@ -1,0 +1,70 @@
+"""The real `livedata` command, run as a user would run it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+LIVEDATA = [sys.executable, "-m", "livedata.cli"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LIVEDATA, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})}, check=False)
+
+
+def test_query_prints_a_table() -> None:
+    done = run("query", "countries_by_region", "-p", "region=Europe",
+               "-p", "min_population=60000000")
+    assert done.returncode == 0, done.stderr
+    assert "Germany" in done.stdout
+    assert "Spain" not in done.stdout
+    assert "5 row(s) from sample" in done.stderr
+
+
+def test_query_reports_a_bad_parameter() -> None:
+    done = run("query", "countries_by_region", "-p", "region=Mars")
+    assert done.returncode == 1
+    assert "invalid_parameter" in done.stderr
+
+
+def test_catalog_check_ok() -> None:
+    done = run("catalog", "check")
+    assert done.returncode == 0
+    assert "catalog ok: 1 source(s), 2 table(s), 3 query(ies)" in done.stdout
+
+
+def test_broken_catalog_exits_2_for_check_and_serve(tmp_path: Path) -> None:
+    catalog = tmp_path / "bad.toml"
+    catalog.write_text('[sources.db]\nkind = "postgres"\ndatabse = "x"\n')
+    for command in (["catalog", "check"], ["serve", "--port", "0"]):
+        done = run(*command, env={"LIVEDATA_CATALOG": str(catalog)})
+        assert done.returncode == 2, command
+        assert str(catalog) in done.stderr
+        assert "databse: unknown field; did you mean 'database'?" in done.stderr
+
+
+def test_serve_answers_the_readme_request() -> None:
+    with socket.socket() as probe:  # a free port for the real command line
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with subprocess.Popen(
+        [*LIVEDATA, "serve", "--port", str(port)], stderr=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            assert server.stderr is not None
+            for line in server.stderr:  # readiness: uvicorn says when it listens
+                if "Uvicorn running on" in line:
+                    break
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/query", json={"table": "world_country_list"}
+            )
+            assert response.status_code == 200
+            assert len(response.json()["rows"]) == 249
+        finally:
+            server.terminate()

@@ -1,0 +1,43 @@
+"""The README stays true: its settings, commands and catalog example match the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from livedata.catalog import load_catalog
+from livedata.cli import app
+from livedata.settings import Settings
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_every_setting_is_documented(field: str) -> None:
+    assert f"`LIVEDATA_{field.upper()}`" in README
+
+
+def _commands(group: typer.Typer, prefix: str = "livedata") -> list[str]:
+    names = [f"{prefix} {c.name or c.callback.__name__}" for c in group.registered_commands
+             if c.callback is not None]
+    for sub in group.registered_groups:
+        assert sub.typer_instance is not None
+        names += _commands(sub.typer_instance, f"{prefix} {sub.name}")
+    return names
+
+
+@pytest.mark.parametrize("command", _commands(app))
+def test_every_command_is_documented(command: str) -> None:
+    assert command in README
+
+
+def test_the_catalog_example_is_valid(tmp_path: Path) -> None:
+    example = re.search(r"```toml\n(.*?)```", README, re.DOTALL)
+    assert example is not None
+    path = tmp_path / "catalog.toml"
+    path.write_text(example.group(1))
+    catalog = load_catalog(path, environ={})
+    assert set(catalog.queries) == {"orders_by_country"}
