@@ -14,13 +14,20 @@ LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LIVEDATA, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        [*LIVEDATA, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def test_query_prints_a_table() -> None:
-    done = run("query", "countries_by_region", "-p", "region=Europe",
-               "-p", "min_population=60000000")
+    done = run(
+        "query", "countries_by_region", "-p", "region=Europe", "-p", "min_population=60000000"
+    )
     assert done.returncode == 0, done.stderr
     assert "Germany" in done.stdout
     assert "Spain" not in done.stdout
@@ -68,3 +75,14 @@ def test_serve_answers_the_readme_request() -> None:
             assert len(response.json()["rows"]) == 249
         finally:
             server.terminate()
+
+
+def test_a_missing_secret_stops_start_up(tmp_path: Path) -> None:
+    catalog = tmp_path / "secret.toml"
+    catalog.write_text(
+        '[sources.db]\nkind = "postgres"\ndatabase = "x"\n'
+        'password = { env = "LIVEDATA_TEST_UNSET_SECRET" }\n'
+    )
+    done = run("catalog", "check", env={"LIVEDATA_CATALOG": str(catalog)})
+    assert done.returncode == 2
+    assert "sources.db.password: Environment variable LIVEDATA_TEST_UNSET_SECRET" in done.stderr

@@ -87,6 +87,12 @@ class DuckDBSource(SourceBase):
         "relative to the catalog file.",
     )
 
+    @model_validator(mode="after")
+    def _load_into_memory_only(self) -> DuckDBSource:
+        if self.load and self.path != ":memory:":
+            raise ValueError("`load` builds its own database; leave `path` out when using it")
+        return self
+
 
 class PostgresSource(SourceBase):
     kind: Literal["postgres"]
@@ -147,6 +153,17 @@ class Catalog(_Strict):
 
     def dialect(self, source: str) -> str:
         return DIALECTS[self.sources[source].kind]
+
+    def check_secrets(self) -> None:
+        """Resolve every secret once at start-up, so a missing one stops it (not a request)."""
+        for name, source in self.sources.items():
+            secret = getattr(source, "password", None)
+            if secret is None:
+                continue
+            try:
+                secret.resolve()
+            except CatalogError as exc:
+                raise CatalogError(f"sources.{name}.password: {exc.message}") from exc
 
 
 def _cross_check(catalog: Catalog) -> None:

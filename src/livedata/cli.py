@@ -43,10 +43,12 @@ CatalogOption = Annotated[
 def _load(catalog_path: Path | None) -> Catalog:
     """Load the catalog or stop with exit code 2 and a message naming the field and the fix."""
     try:
-        return load_catalog(catalog_path or Settings().catalog)
+        catalog = load_catalog(catalog_path or Settings().catalog)
+        catalog.check_secrets()
     except CatalogError as exc:
         err.print(f"[red]error:[/red] {exc.message}", highlight=False)
         raise typer.Exit(2) from exc
+    return catalog
 
 
 @app.command()
@@ -147,5 +149,7 @@ def sample_load(
 
 def main() -> None:
     app()
+
+
 if __name__ == "__main__":
     main()

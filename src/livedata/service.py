@@ -105,9 +105,9 @@ class QueryService:
         options = sql.Options(
             options.columns, options.filters, options.order_by, limit, options.offset
         )
-        started = time.perf_counter()
-        table = await self._fetch(target.source, self._statement(target, params, options))
-        source_ms = (time.perf_counter() - started) * 1000
+        table, source_ms = await self._timed_fetch(
+            target.source, self._statement(target, params, options)
+        )
         truncated = capped and table.num_rows > max_rows
         return Result(
             table=table.slice(0, max_rows) if truncated else table,
@@ -215,10 +215,18 @@ class QueryService:
         return sql.select_named(named, dict(params), options, **style)  # type: ignore[arg-type]
 
     async def _fetch(self, source: str, statement: sql.Statement) -> pa.Table:
+        return (await self._timed_fetch(source, statement))[0]
+
+    async def _timed_fetch(self, source: str, statement: sql.Statement) -> tuple[pa.Table, float]:
+        """Run in a worker thread; time only the source's work, not the wait for a slot."""
         connector = self.connectors[source]
-        return await anyio.to_thread.run_sync(
-            connector.fetch, statement, limiter=self._slots[source]
-        )
+
+        def fetch() -> tuple[pa.Table, float]:
+            started = time.perf_counter()
+            table = connector.fetch(statement)
+            return table, (time.perf_counter() - started) * 1000
+
+        return await anyio.to_thread.run_sync(fetch, limiter=self._slots[source])
 
 
 def _check_column(name: str, allowed: Mapping[str, pa.DataType]) -> str:

@@ -17,7 +17,8 @@ from livedata.catalog import load_catalog
 
 TRICKY_SQL = """
 CREATE TABLE tricky AS SELECT * FROM (VALUES
-  (1, 9007199254740991::BIGINT, 9223372036854775807::BIGINT, 12345678901234567890.1234567891::DECIMAL(38,10),
+  (1, 9007199254740991::BIGINT, 9223372036854775807::BIGINT,
+   12345678901234567890.1234567891::DECIMAL(38,10),
    'NaN'::DOUBLE, TIMESTAMPTZ '2024-01-31 12:30:00.123456+02', TIMESTAMP '2024-01-31 12:30:00',
    DATE '2024-02-29', TIME '23:59:59.5', 'héllo "wörld" \\ 😀', '\\x00\\xFF'::BLOB, [1, 2, NULL],
    {'a': 1, 'b': 'x'}, true),
@@ -29,12 +30,38 @@ CREATE TABLE tricky AS SELECT * FROM (VALUES
 """
 
 EXPECTED = [
-    [1, 9007199254740991, "9223372036854775807", "12345678901234567890.1234567891", "NaN",
-     "2024-01-31T10:30:00.123456+00:00", "2024-01-31T12:30:00.000000", "2024-02-29",
-     "23:59:59.500000", 'héllo "wörld" \\ 😀', base64.b64encode(b"\x00\xff").decode(),
-     [1, 2, None], {"a": 1, "b": "x"}, True],
-    [2, "-9007199254740992", "-9223372036854775808", "-0.0000000001", "Infinity",
-     None, None, None, None, None, None, None, None, None],
+    [
+        1,
+        9007199254740991,
+        "9223372036854775807",
+        "12345678901234567890.1234567891",
+        "NaN",
+        "2024-01-31T10:30:00.123456+00:00",
+        "2024-01-31T12:30:00.000000",
+        "2024-02-29",
+        "23:59:59.500000",
+        'héllo "wörld" \\ 😀',
+        base64.b64encode(b"\x00\xff").decode(),
+        [1, 2, None],
+        {"a": 1, "b": "x"},
+        True,
+    ],
+    [
+        2,
+        "-9007199254740992",
+        "-9223372036854775808",
+        "-0.0000000001",
+        "Infinity",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ],
     [3, None, None, None, "-Infinity", None, None, None, None, "", None, [], None, False],
     [4, 0, 0, "0.0000000000", 0.1, None, None, None, None, None, None, None, None, None],
 ]
@@ -47,8 +74,7 @@ def tricky_url(serve: Callable[..., str], tmp_path_factory: pytest.TempPathFacto
         db.execute("SET TimeZone = 'UTC'")
         db.execute(TRICKY_SQL)
     (folder / "catalog.toml").write_text(
-        '[sources.db]\nkind = "duckdb"\npath = "tricky.duckdb"\n'
-        '[tables.tricky]\nsource = "db"\n'
+        '[sources.db]\nkind = "duckdb"\npath = "tricky.duckdb"\n[tables.tricky]\nsource = "db"\n'
     )
     return serve(load_catalog(folder / "catalog.toml"))
 

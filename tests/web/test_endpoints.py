@@ -10,8 +10,11 @@ def test_queries_lists_the_catalog_with_types(client: httpx.Client) -> None:
     assert set(catalog["tables"]) == {"world_country_list", "tpch_lineitem"}
     region = catalog["queries"]["countries_by_region"]
     assert region["params"]["min_population"] == {
-        "type": "int", "description": "Leave out countries with fewer inhabitants.",
-        "default": 0, "min": 0, "required": False,
+        "type": "int",
+        "description": "Leave out countries with fewer inhabitants.",
+        "default": 0,
+        "min": 0,
+        "required": False,
     }
     assert region["params"]["region"]["required"] is True
     assert {"name": "population", "type": "int64"} in region["columns"]
@@ -35,10 +38,17 @@ def test_openapi_documents_endpoints_errors_and_each_querys_parameters(
     schemas = document["components"]["schemas"]
     region = schemas["Params_countries_by_region"]
     assert region["required"] == ["region"]
-    assert region["properties"]["region"]["enum"] == ["Africa", "Americas", "Asia", "Europe",
-                                                      "Oceania"]
+    assert region["properties"]["region"]["enum"] == [
+        "Africa",
+        "Americas",
+        "Asia",
+        "Europe",
+        "Oceania",
+    ]
     assert region["properties"]["min_population"] == {
-        "type": "integer", "minimum": 0, "default": 0,
+        "type": "integer",
+        "minimum": 0,
+        "default": 0,
         "description": "Leave out countries with fewer inhabitants.",
     }
     assert "ErrorBody" in schemas

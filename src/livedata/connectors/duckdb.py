@@ -7,7 +7,9 @@ read local files, attach databases or reach the network through this source.
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,6 +28,7 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
     def __init__(self, name: str, config: DuckDBSource) -> None:
         super().__init__(name, config)
         self._database: duckdb.DuckDBPyConnection | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._open_lock = threading.Lock()
 
     def _root(self) -> duckdb.DuckDBPyConnection:
@@ -36,16 +39,20 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
 
     def _open_database(self) -> duckdb.DuckDBPyConnection:
         config: DuckDBSource = self.config
-        if config.path != ":memory:":
-            db = duckdb.connect(config.path, read_only=True)
-        else:
-            db = duckdb.connect(":memory:")
-            for table, path in config.load.items():
-                reader = "read_csv" if path.suffix == ".csv" else "read_parquet"
-                db.execute(
-                    f"CREATE TABLE {_quote(table)} AS SELECT * FROM {reader}(?)",  # noqa: S608  # quoted identifier from the catalog, path bound
-                    [str(path)],
-                )
+        path = config.path
+        if config.load:
+            # Load into a private file, then reopen it read-only: an in-memory database
+            # would stay writable for as long as it lives.
+            self._scratch = tempfile.TemporaryDirectory(prefix="livedata-duckdb-")
+            path = str(Path(self._scratch.name) / f"{self.name}.duckdb")
+            with duckdb.connect(path) as db:
+                for table, file in config.load.items():
+                    reader = "read_csv" if file.suffix == ".csv" else "read_parquet"
+                    db.execute(
+                        f"CREATE TABLE {_quote(table)} AS SELECT * FROM {reader}(?)",  # noqa: S608  # quoted identifier from the catalog, path bound
+                        [str(file)],
+                    )
+        db = duckdb.connect(path, read_only=path != ":memory:")
         db.execute("SET enable_external_access = false")
         db.execute("SET lock_configuration = true")
         return db
@@ -54,6 +61,8 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
         return self._root().cursor()
 
     def _execute(self, conn: duckdb.DuckDBPyConnection, statement: Statement) -> pa.Table:
+        # An interrupt that lands just after the statement ends is harmless: DuckDB ignores
+        # it on an idle connection (checked with duckdb 2.0), so the next query is not hit.
         timer = threading.Timer(self.config.statement_timeout, conn.interrupt)
         timer.start()
         try:
@@ -80,6 +89,9 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             if self._database is not None:
                 self._database.close()
                 self._database = None
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
 
 
 def _quote(identifier: str) -> str:

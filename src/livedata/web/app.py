@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     """Build the ASGI app. Loads the catalog now, so a broken one fails before serving."""
     settings = settings or Settings()
     catalog = catalog or load_catalog(settings.catalog)
+    catalog.check_secrets()
     service = QueryService.from_catalog(catalog)
 
     @asynccontextmanager
