@@ -7,16 +7,15 @@ connector needs no async code. Each connector owns a small pool of connections.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 
-from livedata.errors import LivedataError, SourceUnavailable
+from livedata.errors import LivedataError, QueryFailed, SourceUnavailable, StatementTimeout
 from livedata.sql import ParamStyle, Statement
 
 Conn = TypeVar("Conn")
@@ -36,14 +35,22 @@ class Connector(ABC, Generic[Conn]):
         self._closed = False
 
     def fetch(self, statement: Statement) -> pa.Table:
-        """Run ``statement`` and return its whole result; raise only LivedataError."""
-        with self._connection() as conn:
+        """Run ``statement`` and return its whole result; raise only LivedataError.
+
+        A pooled connection that the server dropped since its last use (restart, idle
+        timeout) costs one retry on a fresh connection, not a 503: statements are read-only,
+        so running one again is safe.
+        """
+        try:
+            pooled = self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        else:
             try:
-                return self._execute(conn, statement)
-            except LivedataError:
-                raise
-            except Exception as exc:
-                raise self._translate(exc) from exc
+                return self._run(pooled, statement)
+            except SourceUnavailable:
+                pass
+        return self._run(self._open(), statement)
 
     def ping(self) -> None:
         """Raise SourceUnavailable unless the source answers a trivial query."""
@@ -58,20 +65,22 @@ class Connector(ABC, Generic[Conn]):
             except queue.Empty:
                 return
 
-    @contextmanager
-    def _connection(self) -> Iterator[Conn]:
+    def _run(self, conn: Conn, statement: Statement) -> pa.Table:
         try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._open()
-        try:
-            yield conn
-        except SourceUnavailable:
+            table = self._execute(conn, statement)
+        except LivedataError as exc:
+            self._finish(conn, exc)
+            raise
+        except Exception as exc:
+            error = self._translate(exc)
+            self._finish(conn, error)
+            raise error from exc
+        self._release(conn)
+        return table
+
+    def _finish(self, conn: Conn, error: LivedataError) -> None:
+        if isinstance(error, SourceUnavailable):
             self._disconnect(conn)  # a broken connection never goes back to the pool
-            raise
-        except BaseException:
-            self._release(conn)
-            raise
         else:
             self._release(conn)
 
@@ -96,6 +105,21 @@ class Connector(ABC, Generic[Conn]):
             f"Source {self.name!r} is unavailable ({why}); try again later.", source=self.name
         )
 
+    def timed_out(self) -> StatementTimeout:
+        """The error for a statement the source cancelled at the configured timeout."""
+        return StatementTimeout(
+            f"Source {self.name!r} cancelled the query after {self.config.statement_timeout:g} s.",
+            source=self.name,
+        )
+
+    def rejected(self, message: str) -> QueryFailed:
+        """The error for SQL the source refused, with the first line of the database's reason."""
+        lines = message.strip().splitlines()
+        return QueryFailed(
+            f"Source {self.name!r} rejected the query: {lines[0] if lines else 'no reason given'}",
+            source=self.name,
+        )
+
     @abstractmethod
     def _connect(self) -> Conn:
         """Open one connection, read-only, with the statement timeout set in the database."""
@@ -109,7 +133,5 @@ class Connector(ABC, Generic[Conn]):
         """Map a driver exception to SourceUnavailable, StatementTimeout or QueryFailed."""
 
     def _disconnect(self, conn: Conn) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a dead connection may fail; nothing to do
             conn.close()  # type: ignore[attr-defined]  # every DB-API connection has close()
-        except Exception:  # noqa: S110  # closing a dead connection may fail; nothing to do
-            pass

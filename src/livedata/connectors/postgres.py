@@ -8,7 +8,6 @@ accident. Autocommit keeps an idle pooled connection out of any transaction.
 from __future__ import annotations
 
 import math
-from typing import Any
 from urllib.parse import quote
 
 import adbc_driver_manager
@@ -18,7 +17,7 @@ import pyarrow.compute as pc
 
 from livedata.catalog import PostgresSource
 from livedata.connectors.base import Connector
-from livedata.errors import LivedataError, QueryFailed, StatementTimeout
+from livedata.errors import LivedataError
 from livedata.sql import Statement
 
 _UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash, cannot connect now
@@ -30,44 +29,42 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
 
     def _connect(self) -> adbc_pg.Connection:
         config: PostgresSource = self.config
-        password = f":{quote(config.password.resolve(), safe='')}" if config.password else ""
-        host = f"[{config.host}]" if ":" in config.host else config.host
         options = (
             f"-c statement_timeout={math.ceil(config.statement_timeout * 1000)}"
             " -c default_transaction_read_only=on"
         )
-        uri = (
-            f"postgresql://{quote(config.user, safe='')}{password}@{host}:{config.port}/"
-            f"{quote(config.database, safe='')}"
-            # libpq counts whole seconds and treats anything below 2 as 2
-            f"?connect_timeout={max(2, math.ceil(config.connect_timeout))}"
-            f"&options={quote(options, safe='')}"
-        )
-        return adbc_pg.connect(uri, autocommit=True)
+        return adbc_pg.connect(connection_uri(config, options), autocommit=True)
 
     def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> pa.Table:
         with conn.cursor() as cursor:
-            cursor.execute(statement.text, statement.params or None)
+            cursor.execute(statement.text, statement.params)
             table: pa.Table = cursor.fetch_arrow_table()
         return _plain(table)
 
     def _translate(self, exc: Exception) -> LivedataError:
         state = getattr(exc, "sqlstate", None) or ""
         if state == "57014":
-            return StatementTimeout(
-                f"Source {self.name!r} cancelled the query after "
-                f"{self.config.statement_timeout:g} s.",
-                source=self.name,
-            )
+            return self.timed_out()
         if (
             state.startswith("08")
             or state in _UNAVAILABLE_SQLSTATES
             or (not state and isinstance(exc, adbc_driver_manager.OperationalError))
         ):
             return self.unavailable("the connection failed")
-        return QueryFailed(
-            f"Source {self.name!r} rejected the query: {_message(exc)}", source=self.name
-        )
+        return self.rejected(_message(exc))
+
+
+def connection_uri(config: PostgresSource, options: str = "") -> str:
+    """The libpq URI for ``config``; ``options`` are server settings for the session."""
+    password = f":{quote(config.password.resolve(), safe='')}" if config.password else ""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    uri = (
+        f"postgresql://{quote(config.user, safe='')}{password}@{host}:{config.port}/"
+        f"{quote(config.database, safe='')}"
+        # libpq counts whole seconds and treats anything below 2 as 2
+        f"?connect_timeout={max(2, math.ceil(config.connect_timeout))}"
+    )
+    return f"{uri}&options={quote(options, safe='')}" if options else uri
 
 
 def _plain(table: pa.Table) -> pa.Table:
@@ -109,10 +106,6 @@ def _decimal(column: pa.ChunkedArray, typmod: int) -> pa.ChunkedArray:
 
 
 def _message(exc: Exception) -> str:
-    """The server's own message, without the driver's prefixes and the query echo."""
-    details = dict(getattr(exc, "details", None) or ())
-    primary = details.get(b"PG_DIAG_MESSAGE_PRIMARY")
-    if primary:
-        return bytes(primary).decode(errors="replace")
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The server's own message, without the driver's prefixes and the query it echoes."""
+    primary = dict(getattr(exc, "details", None) or ()).get(b"PG_DIAG_MESSAGE_PRIMARY")
+    return bytes(primary).decode(errors="replace") if primary else str(exc)

@@ -132,8 +132,9 @@ def _decimals(array: pa.Array) -> list[Any]:
     values: list[Any] = text.to_pylist()
     if pc.any(pc.match_substring(text, "E")).as_py():
         # Arrow writes tiny values in scientific notation (-1E-10); browsers want digits.
-        values = [v if v is None or "E" not in v else format(decimal.Decimal(v), "f")
-                  for v in values]
+        values = [
+            v if v is None or "E" not in v else format(decimal.Decimal(v), "f") for v in values
+        ]
     return values
 
 

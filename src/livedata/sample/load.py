@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
+import adbc_driver_postgresql.dbapi
+import adbc_driver_sqlite.dbapi
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pymysql
 from sqlglot import exp
 
+from livedata.catalog import MySQLSource, PostgresSource, SourceConfig, SQLiteSource
+from livedata.connectors.postgres import connection_uri
 from livedata.errors import CatalogError, QueryFailed, SourceUnavailable
 
 DATA = Path(__file__).parent / "data"
@@ -32,12 +36,8 @@ _SQL_TYPES = {
 _MYSQL_BATCH_ROWS = 5_000  # PyMySQL folds each batch into a few multi-row INSERTs
 
 
-def load_sample(name: str, config: Any) -> dict[str, int]:
-    """Create (replacing) the sample tables in source ``name``; return rows loaded per table.
-
-    ``config`` is the catalog's PostgresSource, MySQLSource or SQLiteSource. It is not typed
-    as such because the catalog and this package are independent layers.
-    """
+def load_sample(name: str, config: SourceConfig) -> dict[str, int]:
+    """Create (replacing) the sample tables in source ``name``; return rows loaded per table."""
     if config.kind not in _LOADERS:
         raise CatalogError(
             f"Source {name!r} is {config.kind}; the sample loads into postgres, mysql or sqlite."
@@ -58,9 +58,10 @@ def load_sample(name: str, config: Any) -> dict[str, int]:
                 ingest(cursor, table, data)
             conn.commit()
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lines = str(exc).strip().splitlines()
         raise QueryFailed(
-            f"Loading the sample into {name!r} failed: {message}", source=name
+            f"Loading the sample into {name!r} failed: {lines[0] if lines else type(exc).__name__}",
+            source=name,
         ) from exc
     return {table: data.num_rows for table, data in tables.items()}
 
@@ -88,21 +89,11 @@ def _sql_type(arrow_type: pa.DataType) -> str:
     return _SQL_TYPES[arrow_type]
 
 
-def _connect_postgres(config: Any) -> Any:
-    import adbc_driver_postgresql.dbapi
-
-    password = f":{quote(config.password.resolve(), safe='')}" if config.password else ""
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    uri = (
-        f"postgresql://{quote(config.user, safe='')}{password}@{host}:{config.port}/"
-        f"{quote(config.database, safe='')}?connect_timeout={max(2, round(config.connect_timeout))}"
-    )
-    return adbc_driver_postgresql.dbapi.connect(uri)
+def _connect_postgres(config: PostgresSource) -> Any:
+    return adbc_driver_postgresql.dbapi.connect(connection_uri(config))
 
 
-def _connect_mysql(config: Any) -> Any:
-    import pymysql
-
+def _connect_mysql(config: MySQLSource) -> Any:
     return pymysql.connect(
         host=config.host,
         port=config.port,
@@ -114,9 +105,7 @@ def _connect_mysql(config: Any) -> Any:
     )
 
 
-def _connect_sqlite(config: Any) -> Any:
-    import adbc_driver_sqlite.dbapi
-
+def _connect_sqlite(config: SQLiteSource) -> Any:
     return adbc_driver_sqlite.dbapi.connect(str(config.path))
 
 
@@ -139,7 +128,8 @@ def _ingest_mysql(cursor: Any, table: str, data: pa.Table) -> None:
         columns=[exp.to_identifier(column, quoted=True) for column in data.column_names],
     ).sql("mysql")
     for batch in data.to_batches(max_chunksize=_MYSQL_BATCH_ROWS):
-        cursor.executemany(insert, list(zip(*(column.to_pylist() for column in batch.columns))))
+        rows = zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        cursor.executemany(insert, list(rows))
 
 
 _LOADERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, str, pa.Table], None]]] = {

@@ -1,0 +1,93 @@
+"""SQLite through the standard library, opened read-only; rows become Arrow column by column.
+
+ADBC's SQLite driver fetches about 4x faster (0.13 s against 0.53 s for the 120,515 sample
+lineitem rows), but it cannot stop a statement (its cancel is not implemented), it fails a
+column whose values change type after its first batch, and it types every column of an
+empty result as int64. The standard driver stops a statement at its deadline through a
+progress handler, which, unlike a timer calling ``interrupt()``, cannot hit the next
+statement on a pooled connection.
+
+SQLite types values, not columns: a column's Arrow type is inferred from its values, dates
+stay the ISO text SQLite stores, and a column with no non-null value (or no row) has type null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from livedata.catalog import SQLiteSource
+from livedata.connectors.base import Connector
+from livedata.errors import LivedataError
+from livedata.sql import Statement
+
+_PROGRESS_STEPS = 10_000  # virtual machine steps between two deadline checks
+_UNAVAILABLE_ERRORS = {
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_CORRUPT",
+    "SQLITE_CANTOPEN",
+    "SQLITE_NOTADB",
+}
+
+
+class SQLiteConnector(Connector[sqlite3.Connection]):
+    dialect = "sqlite"
+    paramstyle = "qmark"
+
+    def _connect(self) -> sqlite3.Connection:
+        config: SQLiteSource = self.config
+        conn = sqlite3.connect(
+            f"{config.path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,  # the pool hands it between threads
+        )
+        conn.execute("PRAGMA query_only = ON")  # mode=ro still allows TEMP tables and ATTACH
+        return conn
+
+    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> pa.Table:
+        deadline = time.monotonic() + self.config.statement_timeout
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+        try:
+            cursor = conn.execute(statement.text, [_param(p) for p in statement.params])
+            rows = cursor.fetchall()
+        finally:
+            conn.set_progress_handler(None, 0)
+        names = [d[0] for d in cursor.description or ()]
+        columns = zip(*rows, strict=True) if rows else ([] for _ in names)
+        return pa.Table.from_arrays(
+            [_column(name, values) for name, values in zip(names, columns, strict=True)],
+            names=names,
+        )
+
+    def _translate(self, exc: Exception) -> LivedataError:
+        error = getattr(exc, "sqlite_errorname", None)
+        if error == "SQLITE_INTERRUPT":
+            return self.timed_out()
+        if error in _UNAVAILABLE_ERRORS:
+            return self.unavailable("cannot read the database file")
+        return self.rejected(str(exc))
+
+
+def _param(value: Any) -> Any:
+    """Dates as the ISO text SQLite's date functions read (Python's own adapters are deprecated)."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _column(name: str, values: Sequence[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        kinds = sorted({type(v).__name__ for v in values if v is not None})
+        raise ValueError(
+            f"column {name!r} mixes value types ({', '.join(kinds)}); CAST it in the SQL"
+        ) from exc
