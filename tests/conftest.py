@@ -14,6 +14,7 @@ import uvicorn
 from livedata.catalog import Catalog
 from livedata.settings import Settings
 from livedata.web.app import create_app
+from tests.samples import Sample, sample_loader
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _skipped: list[str] = []
@@ -42,6 +43,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for nodeid in _skipped:
             print(f"  {nodeid}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def sample_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Sample]:
+    """Sources of each kind holding the sample tables, each loaded once per session."""
+    return sample_loader(tmp_path_factory.mktemp("samples"), require_service)
 
 
 @pytest.fixture(scope="session")

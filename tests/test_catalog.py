@@ -35,22 +35,45 @@ def write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "says"),
     [
-        pytest.param('kind = "postgres"', 'kind = "oracle"', "sources.db: unknown source kind",
-                     id="unknown-kind"),
-        pytest.param('database = "test"', 'databse = "test"',
-                     "sources.db.postgres.databse: unknown field; did you mean 'database'?",
-                     id="typo-with-suggestion"),
-        pytest.param('password = { env = "DB_PASSWORD" }', 'password = "hunter2"',
-                     "sources.db.postgres.password", id="plain-text-secret"),
-        pytest.param('[tables.orders]\nsource = "db"', '[tables.orders]\nsource = "dbx"',
-                     "tables.orders.source: unknown source 'dbx'; defined sources: db",
-                     id="unknown-source"),
-        pytest.param(":country", ":countri",
-                     "queries.by_country.params: the SQL uses :countri", id="undeclared-param"),
-        pytest.param("SELECT * FROM", "DELETE FROM", "must be exactly one SELECT",
-                     id="not-a-select"),
-        pytest.param('type = "str"', 'type = "string"', "unknown parameter type 'string'",
-                     id="unknown-param-type"),
+        pytest.param(
+            'kind = "postgres"',
+            'kind = "oracle"',
+            "sources.db: unknown source kind",
+            id="unknown-kind",
+        ),
+        pytest.param(
+            'database = "test"',
+            'databse = "test"',
+            "sources.db.postgres.databse: unknown field; did you mean 'database'?",
+            id="typo-with-suggestion",
+        ),
+        pytest.param(
+            'password = { env = "DB_PASSWORD" }',
+            'password = "hunter2"',
+            "sources.db.postgres.password",
+            id="plain-text-secret",
+        ),
+        pytest.param(
+            '[tables.orders]\nsource = "db"',
+            '[tables.orders]\nsource = "dbx"',
+            "tables.orders.source: unknown source 'dbx'; defined sources: db",
+            id="unknown-source",
+        ),
+        pytest.param(
+            ":country",
+            ":countri",
+            "queries.by_country.params: the SQL uses :countri",
+            id="undeclared-param",
+        ),
+        pytest.param(
+            "SELECT * FROM", "DELETE FROM", "must be exactly one SELECT", id="not-a-select"
+        ),
+        pytest.param(
+            'type = "str"',
+            'type = "string"',
+            "unknown parameter type 'string'",
+            id="unknown-param-type",
+        ),
         pytest.param("[sources.db]", "[sources.db", "not valid TOML", id="toml-syntax"),
     ],
 )
@@ -67,8 +90,12 @@ def test_broken_catalog_names_file_field_and_fix(
 def test_environment_overrides_any_field(tmp_path: Path) -> None:
     catalog = load_catalog(
         write(tmp_path, GOOD),
-        environ={"LIVEDATA_SOURCES__DB__HOST": "db.internal", "LIVEDATA_SOURCES__DB__PORT": "6543",
-                 "LIVEDATA_PORT": "1", "HOME": "/root"},
+        environ={
+            "LIVEDATA_SOURCES__DB__HOST": "db.internal",
+            "LIVEDATA_SOURCES__DB__PORT": "6543",
+            "LIVEDATA_PORT": "1",
+            "HOME": "/root",
+        },
     )
     source = catalog.sources["db"]
     assert isinstance(source, PostgresSource)

@@ -6,9 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+from tests.samples import Sample
 
 LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 
@@ -86,3 +89,18 @@ def test_a_missing_secret_stops_start_up(tmp_path: Path) -> None:
     done = run("catalog", "check", env={"LIVEDATA_CATALOG": str(catalog)})
     assert done.returncode == 2
     assert "sources.db.password: Environment variable LIVEDATA_TEST_UNSET_SECRET" in done.stderr
+
+
+def test_sample_load_into_postgres(tmp_path: Path, sample_of: Callable[[str], Sample]) -> None:
+    sample_of("postgres")  # PostgreSQL answers (or the test is skipped with the reason)
+    catalog = tmp_path / "pg.toml"
+    catalog.write_text('[sources.pg]\nkind = "postgres"\ndatabase = "test"\n')
+    done = run("sample", "load", "--source", "pg", env={"LIVEDATA_CATALOG": str(catalog)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "world_country_list: 249 rows",
+        "tpch_lineitem: 120515 rows",
+    ]
+    wrong = run("sample", "load", "--source", "nope", env={"LIVEDATA_CATALOG": str(catalog)})
+    assert wrong.returncode == 2
+    assert "no source 'nope'; known: pg" in wrong.stderr

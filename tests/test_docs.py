@@ -21,8 +21,11 @@ def test_every_setting_is_documented(field: str) -> None:
 
 
 def _commands(group: typer.Typer, prefix: str = "livedata") -> list[str]:
-    names = [f"{prefix} {c.name or c.callback.__name__}" for c in group.registered_commands
-             if c.callback is not None]
+    names = [
+        f"{prefix} {c.name or c.callback.__name__}"
+        for c in group.registered_commands
+        if c.callback is not None
+    ]
     for sub in group.registered_groups:
         assert sub.typer_instance is not None
         names += _commands(sub.typer_instance, f"{prefix} {sub.name}")

@@ -22,9 +22,12 @@ D = dt.date(2024, 1, 31)
         pytest.param({"type": "bool"}, "yes", True, id="bool-word"),
         pytest.param({"type": "bool"}, 0, False, id="bool-zero"),
         pytest.param({"type": "date"}, "2024-01-31", D, id="date"),
-        pytest.param({"type": "datetime"}, "2024-01-31T12:00:00+02:00",
-                     dt.datetime(2024, 1, 31, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))),
-                     id="datetime"),
+        pytest.param(
+            {"type": "datetime"},
+            "2024-01-31T12:00:00+02:00",
+            dt.datetime(2024, 1, 31, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            id="datetime",
+        ),
         pytest.param({"type": "enum", "values": ["a", "b"]}, "b", "b", id="enum"),
         pytest.param({"type": "list[int]"}, "1,2,3", [1, 2, 3], id="list-from-csv"),
         pytest.param({"type": "list[date]"}, ["2024-01-31"], [D], id="list-of-dates"),
@@ -47,10 +50,12 @@ def test_converts(spec: dict[str, Any], given: Any, expected: Any) -> None:
         pytest.param({"type": "date"}, "2024-02-30", "must be a date", id="impossible-date"),
         pytest.param({"type": "str", "pattern": "[a-z]+"}, "A1", "must match", id="pattern"),
         pytest.param({"type": "str"}, {"a": 1}, "must be a string", id="object-as-str"),
-        pytest.param({"type": "list[int]", "max_length": 2}, [1, 2, 3], "at most 2 items",
-                     id="list-length"),
-        pytest.param({"type": "list[int]"}, list(range(1001)), "at most 1000 items",
-                     id="list-hard-cap"),
+        pytest.param(
+            {"type": "list[int]", "max_length": 2}, [1, 2, 3], "at most 2 items", id="list-length"
+        ),
+        pytest.param(
+            {"type": "list[int]"}, list(range(1001)), "at most 1000 items", id="list-hard-cap"
+        ),
         pytest.param({"type": "enum", "values": ["a"]}, "b", "must be one of a", id="enum"),
     ],
 )

@@ -10,10 +10,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import psycopg
 import pymysql
 import pytest
 
@@ -22,7 +22,7 @@ from livedata.connectors.base import Connector
 from livedata.errors import QueryFailed, SourceUnavailable, StatementTimeout
 from livedata.sample.load import DATA
 from livedata.sql import Filter, Options, Statement
-from tests.connectors.conftest import PASSWORD_ENV, Sample
+from tests.samples import PASSWORD_ENV, Sample
 
 COUNTRIES = pq.read_table(DATA / "world_country_list.parquet")
 LINEITEM = pq.read_table(DATA / "tpch_lineitem.parquet").sort_by(
