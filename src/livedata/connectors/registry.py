@@ -12,7 +12,7 @@ CONNECTORS = {
     "duckdb": ("livedata.connectors.duckdb:DuckDBConnector", "duckdb"),
     "postgres": ("livedata.connectors.postgres:PostgresConnector", "adbc-driver-postgresql"),
     "mysql": ("livedata.connectors.mysql:MySQLConnector", "pymysql"),
-    "sqlite": ("livedata.connectors.sqlite:SQLiteConnector", "adbc-driver-sqlite"),
+    "sqlite": ("livedata.connectors.sqlite:SQLiteConnector", "sqlite3 (Python standard library)"),
 }
 
 
