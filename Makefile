@@ -13,8 +13,8 @@ test: $(VENV)/installed
 	$(BIN)/pytest
 
 check: $(VENV)/installed
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -94,22 +94,26 @@ class DuckDBSource(SourceBase):
         return self
 
 
-class PostgresSource(SourceBase):
+class ServerSource(SourceBase):
+    """A database server reached over the network."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    database: str
+    user: str
+    password: SecretRef | None = Field(default=None, description="Never inline: env or file.")
+
+
+class PostgresSource(ServerSource):
     kind: Literal["postgres"]
-    host: str = "127.0.0.1"
     port: int = Field(default=5432, ge=1, le=65535)
-    database: str
     user: str = "postgres"
-    password: SecretRef | None = None
 
 
-class MySQLSource(SourceBase):
+class MySQLSource(ServerSource):
     kind: Literal["mysql"]
-    host: str = "127.0.0.1"
     port: int = Field(default=3306, ge=1, le=65535)
-    database: str
     user: str = "root"
-    password: SecretRef | None = None
 
 
 class SQLiteSource(SourceBase):
