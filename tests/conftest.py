@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -52,16 +53,20 @@ def sample_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Sampl
 
 
 @pytest.fixture(scope="session")
-def serve() -> Iterator[Callable[..., str]]:
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
     """Start real servers (uvicorn on a socket bound to port 0); return their base URLs.
 
+    Each server gets its own cache directory unless ``cache_dir`` is given.
     The socket is listening before the server thread starts, so a client may connect at
     once: the kernel queues the connection until uvicorn accepts it. No readiness polling.
     """
     started: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(catalog: Catalog | None = None, **settings: object) -> str:
-        app = create_app(Settings(**settings), catalog)  # type: ignore[arg-type]
+    def start(
+        catalog: Catalog | None = None, clock: Callable[[], float] = time.time, **settings: object
+    ) -> str:
+        settings.setdefault("cache_dir", tmp_path_factory.mktemp("cache"))
+        app = create_app(Settings(**settings), catalog, clock)  # type: ignore[arg-type]
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)

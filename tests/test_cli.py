@@ -10,10 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.samples import Sample
 
 LIVEDATA = [sys.executable, "-m", "livedata.cli"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEDATA_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

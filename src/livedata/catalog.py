@@ -59,7 +59,19 @@ class SecretRef(_Strict):
         return f"SecretRef(env={self.env!r})" if self.env else f"SecretRef(file={self.file!s})"
 
 
-class SourceBase(_Strict):
+class Freshness(_Strict):
+    """Cache lifetimes; unset ones come from the table or query's source, then the settings."""
+
+    ttl: float | None = Field(default=None, ge=0, description="Seconds fresh; 0: never cached.")
+    stale_while_revalidate: float | None = Field(
+        default=None, ge=0, description="Seconds a stale result answers while it is refreshed."
+    )
+    stale_if_error: float | None = Field(
+        default=None, ge=0, description="Seconds a stale result answers when the source fails."
+    )
+
+
+class SourceBase(Freshness):
     """Limits every source has, whatever its kind."""
 
     max_concurrent_queries: int = Field(
@@ -127,7 +139,7 @@ SourceConfig = Annotated[
 DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 
 
-class TableConfig(_Strict):
+class TableConfig(Freshness):
     """A table exposed to the ``{"table": ...}`` shortcut; nothing else is reachable that way."""
 
     source: str
@@ -141,7 +153,7 @@ class TableConfig(_Strict):
     )
 
 
-class QueryConfig(_Strict):
+class QueryConfig(Freshness):
     """A named query: SQL written by the app builder, with typed ``:name`` parameters."""
 
     source: str

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from livedata.catalog import Catalog, load_catalog
 from livedata.errors import CatalogError, LivedataError
-from livedata.service import QueryRequest, QueryService
+from livedata.plan import QueryRequest
+from livedata.service import QueryService
 from livedata.settings import Settings
 
 app = typer.Typer(
@@ -97,21 +98,23 @@ def query(
         if table
         else QueryRequest(query=name, params=params, limit=limit)
     )
-    service = QueryService.from_catalog(_load(catalog))
+    service = QueryService.create(_load(catalog), Settings())
     try:
         result = asyncio.run(service.run(request))
+        rows = service.table(result)
     except LivedataError as exc:
         err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
         raise typer.Exit(1) from exc
     finally:
         service.close()
-    view = Table(*result.table.schema.names)
-    for row in result.table.to_pylist():
+    view = Table(*rows.schema.names)
+    for row in rows.to_pylist():
         view.add_row(*("" if v is None else str(v) for v in row.values()))
     Console().print(view)
     err.print(
-        f"{result.table.num_rows} row(s) from {result.source} "
-        f"in {result.source_ms:.1f} ms{' (truncated)' if result.truncated else ''}"
+        f"{result.rows} row(s) from {result.plan.target.source} "
+        f"({result.status}, source {result.header['source_ms']:.1f} ms)"
+        f"{' (truncated)' if result.truncated else ''}"
     )
 
 

@@ -13,6 +13,7 @@ them to exit codes. Each class carries a stable ``code`` that clients can switch
     │   ├── InvalidParameter    a parameter breaks its type or rule
     │   ├── InvalidOption       a column, filter, order or paging option is not allowed
     │   └── NotAcceptable       no response format the client accepts
+    ├── NotCached               only-if-cached, and the cache has no usable entry (504)
     └── SourceError             the source could not answer (5xx)
         ├── SourceUnavailable   cannot connect, or the connection dropped
         ├── StatementTimeout    the source cancelled the statement at its timeout
@@ -99,6 +100,12 @@ def unknown_name(cls: type[E], kind: str, name: str, known: Iterable[str]) -> E:
         name=name,
         did_you_mean=close,
     )
+
+
+class NotCached(LivedataError):
+    """Not a client mistake: RFC 9111 answers only-if-cached without an entry with 504."""
+
+    code = "not_cached"
 
 
 class SourceError(LivedataError):

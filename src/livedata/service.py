@@ -1,285 +1,338 @@
-"""The query service: from a request naming a table or query to an Arrow result.
+"""The query service: answers a request from the cache when it may, from the source when
+it must, and never asks a source twice for what one query can answer.
 
-It knows nothing of HTTP. It validates every identifier a client names against the source's
-own schema, converts every value to its declared type, builds the SQL with ``livedata.sql``
-and runs it through the source's connector in a worker thread, at most the source's
-``max_concurrent_queries`` at a time.
+It knows nothing of HTTP. Planning (checking names, converting values, keying) is in
+``livedata.plan``; the files are in ``livedata.cache``; this module decides freshness:
+
+- fresh entry -> hit; the client may ask to revalidate (``no-cache``, throttled per key) or
+  bound the age (``max-age``);
+- stale within ``stale_while_revalidate`` -> answered at once, one background refresh;
+- missing or expired -> one coalesced fetch for every waiter, in this process and across
+  processes on the host; if it fails and a stale entry is within ``stale_if_error``, that
+  entry answers, marked stale;
+- failures are remembered for ``cache_error_ttl`` (as error entries other processes see, and
+  as a per-source back-off) so a failing source is not hammered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import decimal
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import anyio.to_thread
 import pyarrow as pa
 
-from livedata import sql
-from livedata.catalog import Catalog, QueryConfig, TableConfig
-from livedata.connectors.base import Connector
-from livedata.connectors.registry import create_connector
-from livedata.errors import InvalidOption, InvalidParameter, LivedataError, NotFound
-from livedata.params import ParamSpec, convert_all
+from livedata.cache.flight import Flights, host_lock
+from livedata.cache.formats.registry import FORMATS
+from livedata.cache.results import Entry, ResultCache
+from livedata.catalog import Catalog
+from livedata.connectors.sources import Sources
+from livedata.encoders.base import Encoder
+from livedata.encoders.compression import compress
+from livedata.encoders.json import describe_columns
+from livedata.errors import (
+    LivedataError,
+    NotCached,
+    QueryFailed,
+    SourceError,
+    SourceUnavailable,
+    StatementTimeout,
+)
+from livedata.plan import Freshness, Plan, Planner, QueryRequest
+from livedata.settings import Settings
 
-MAX_OFFSET = 10_000_000
+_REMEMBERED_ERRORS = {c.code: c for c in (SourceUnavailable, StatementTimeout, QueryFailed)}
 
 
 @dataclass(frozen=True)
-class QueryRequest:
-    """What a client may ask: a table or a named query, plus structured shaping options."""
+class CacheControl:
+    """What the client asked of the cache (HTTP ``Cache-Control``, or the CLI)."""
 
-    table: str | None = None
-    query: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    columns: Sequence[str] | None = None
-    filters: Sequence[sql.Filter] = ()
-    order_by: Sequence[tuple[str, bool]] = ()
-    limit: int | None = None
-    offset: int = 0
+    no_cache: bool = False  # revalidate with the source (throttled per key)
+    max_age: float | None = None  # accept no entry older than this
+    only_if_cached: bool = False  # never ask the source
 
 
 @dataclass(frozen=True)
 class Result:
-    table: pa.Table
-    source: str
-    kind: str  # "table" or "query"
-    name: str
-    params: Mapping[str, Any]
-    truncated: bool
-    fetched_at: dt.datetime
-    source_ms: float
+    """A result and where it came from. ``status`` is hit, stale, miss, coalesced or bypass."""
+
+    plan: Plan
+    header: Mapping[str, Any]
+    status: str
+    entry: Entry | None = None
+    fetched: pa.Table | None = None  # set when the rows are not (or could not be) stored
+    served_at: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return int(self.header["rows"])
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.header["truncated"])
+
+    @property
+    def age(self) -> float:
+        return max(0.0, self.served_at - float(self.header["created"]))
+
+    @property
+    def fresh_for(self) -> float:
+        """Seconds it stays fresh (negative when stale)."""
+        return float(self.header["fresh_until"]) - self.served_at
 
     def meta(self) -> dict[str, Any]:
-        """Metadata every response format can carry (JSON body, or headers)."""
+        """Metadata that depends only on the stored result, so encoded bodies can be reused."""
+        target = self.plan.target
         return {
-            "rows": self.table.num_rows,
+            "rows": self.rows,
             "truncated": self.truncated,
-            "source": self.source,
-            self.kind: self.name,
-            "params": dict(self.params),
-            "fetched_at": self.fetched_at.isoformat(timespec="milliseconds"),
-            "timings_ms": {"source": round(self.source_ms, 3)},
+            "source": target.source,
+            target.kind: target.name,
+            "params": self.header["params"],
+            "fetched_at": _iso(self.header["created"]),
+            "fresh_until": _iso(self.header["fresh_until"]),
+            "timings_ms": {"source": self.header["source_ms"]},
         }
-
-
-@dataclass(frozen=True)
-class _Target:
-    """A resolved request: where it runs and what the client may name in it."""
-
-    source: str
-    kind: str
-    name: str
-    config: TableConfig | QueryConfig
 
 
 class QueryService:
-    def __init__(self, catalog: Catalog, connectors: Mapping[str, Connector[Any]]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        sources: Sources,
+        settings: Settings,
+        cache: ResultCache | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.catalog = catalog
-        self.connectors = dict(connectors)
-        self._slots = {
-            name: anyio.CapacityLimiter(source.max_concurrent_queries)
-            for name, source in catalog.sources.items()
-        }
-        self._schemas: dict[tuple[str, str], pa.Schema] = {}
+        self.clock = clock  # tests pass a settable clock to see expiry without sleeping
+        self.counters: Counter[str] = Counter()
+        self.sources = sources
+        self.settings = settings
+        self.cache = cache
+        self.planner = Planner(
+            catalog,
+            sources,
+            Freshness(
+                settings.cache_ttl,
+                settings.cache_stale_while_revalidate,
+                settings.cache_stale_if_error,
+            ),
+        )
+        self._flights: Flights[Result] = Flights()
+        self._refreshes: set[asyncio.Task[Result]] = set()
+        self._revalidated: dict[str, float] = {}
+        self._failing_until: dict[str, float] = {}
 
     @classmethod
-    def from_catalog(cls, catalog: Catalog) -> QueryService:
-        return cls(catalog, {n: create_connector(n, s) for n, s in catalog.sources.items()})
+    def create(
+        cls, catalog: Catalog, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> QueryService:
+        cache = None
+        if settings.cache_ttl > 0 or catalog_uses_cache(catalog):
+            cache = ResultCache(
+                settings.cache_dir, settings.cache_max_bytes, FORMATS[settings.cache_format]
+            )
+        return cls(catalog, Sources.from_configs(catalog.sources), settings, cache, clock)
 
     def close(self) -> None:
-        for connector in self.connectors.values():
-            connector.close()
+        self.sources.close()
+        if self.cache is not None:
+            self.cache.close()
 
-    async def run(self, request: QueryRequest) -> Result:
-        target = self._resolve(request)
-        params = self._params(target, request)
-        options = await self._options(target, request, params)
-        max_rows = self.catalog.sources[target.source].max_rows
-        capped = request.limit is None or request.limit > max_rows
-        limit = max_rows + 1 if capped else request.limit
-        options = sql.Options(
-            options.columns, options.filters, options.order_by, limit, options.offset
-        )
-        table, source_ms = await self._timed_fetch(
-            target.source, self._statement(target, params, options)
-        )
-        truncated = capped and table.num_rows > max_rows
-        return Result(
-            table=table.slice(0, max_rows) if truncated else table,
-            source=target.source,
-            kind=target.kind,
-            name=target.name,
-            params=params,
-            truncated=truncated,
-            fetched_at=dt.datetime.now(dt.UTC),
-            source_ms=source_ms,
-        )
-
-    async def columns(self, kind: str, name: str) -> pa.Schema | None:
-        """The schema clients see for a table or query; None when it cannot be found out
-        without real parameter values."""
-        request = QueryRequest(table=name) if kind == "table" else QueryRequest(query=name)
-        target = self._resolve(request)
-        specs = self._specs(target)
-        params = {
-            n: s.convert(n, s.default) if s.default is not None else None for n, s in specs.items()
-        }
+    async def run(
+        self, request: QueryRequest, control: CacheControl = CacheControl()
+    ) -> Result:  # frozen
+        plan = await self.planner.plan(request)
+        if self.cache is None or plan.freshness.ttl <= 0:
+            return await self._fetch(plan, "bypass", store=False)
+        now = self.clock()
+        entry = self.cache.get(plan.key)
+        if entry is not None:
+            result = self._answer_from(plan, entry, control, now)
+            if result is not None:
+                return result
+        if control.only_if_cached:
+            raise NotCached("Not in the cache, and only-if-cached forbids asking the source.")
         try:
-            return await self._schema(target, params)
-        except LivedataError:
+            return await self._coalesced(plan, None if entry is None else entry.created)
+        except SourceError:
+            if (
+                entry is not None
+                and now < entry.created + plan.freshness.ttl + plan.freshness.stale_if_error
+            ):
+                return self._result(plan, entry.header, "stale-if-error", entry)
+            raise
+
+    def _result(
+        self,
+        plan: Plan,
+        header: Mapping[str, Any],
+        status: str,
+        entry: Entry | None = None,
+        fetched: pa.Table | None = None,
+    ) -> Result:
+        return Result(plan, header, status, entry, fetched, served_at=self.clock())
+
+    def _answer_from(
+        self, plan: Plan, entry: Entry, control: CacheControl, now: float
+    ) -> Result | None:
+        young_enough = control.max_age is None or entry.age(now) <= control.max_age
+        if entry.fresh(now):
+            wants_newer = control.no_cache or not young_enough
+            if not wants_newer or not self._may_revalidate(plan.key, now):
+                return self._result(plan, entry.header, "hit", entry)
             return None
+        in_swr = now < float(entry.header["fresh_until"]) + plan.freshness.stale_while_revalidate
+        if in_swr and young_enough and not control.no_cache:
+            self._refresh_in_background(plan, entry.created)
+            return self._result(plan, entry.header, "stale", entry)
+        return None
 
-    async def readiness(self) -> dict[str, dict[str, str]]:
-        """Ping every source concurrently; report each one's status, never its address."""
-        report: dict[str, dict[str, str]] = {}
+    def _may_revalidate(self, key: str, now: float) -> bool:
+        if now - self._revalidated.get(key, 0.0) < self.settings.cache_revalidate_interval:
+            return False
+        self._revalidated[key] = now
+        return True
 
-        async def ping(name: str) -> None:
-            try:
-                await anyio.to_thread.run_sync(self.connectors[name].ping)
-                report[name] = {"status": "ok"}
-            except LivedataError as exc:
-                report[name] = {"status": exc.code, "message": exc.message}
+    def _refresh_in_background(self, plan: Plan, replaces: float) -> None:
+        task = asyncio.ensure_future(self._coalesced(plan, replaces))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failures are logged
 
-        async with anyio.create_task_group() as tasks:
-            for name in self.connectors:
-                tasks.start_soon(ping, name)
-        return dict(sorted(report.items()))
+    async def _coalesced(self, plan: Plan, replaces: float | None) -> Result:
+        """``replaces``: creation time of the entry being replaced; only a newer one will do."""
+        result, joined = await self._flights.join(
+            plan.key, lambda: self._fetch_once(plan, replaces)
+        )
+        return (
+            self._result(plan, result.header, "coalesced", result.entry, result.fetched)
+            if joined
+            else result
+        )
 
-    def _resolve(self, request: QueryRequest) -> _Target:
-        if (request.table is None) == (request.query is None):
-            raise InvalidOption('Give exactly one of "table" or "query".')
-        if request.table is not None:
-            table = self.catalog.tables.get(request.table)
-            if table is None:
-                raise NotFound.for_name("table", request.table, self.catalog.tables)
-            return _Target(table.source, "table", request.table, table)
-        assert request.query is not None
-        query = self.catalog.queries.get(request.query)
-        if query is None:
-            raise NotFound.for_name("query", request.query, self.catalog.queries)
-        return _Target(query.source, "query", request.query, query)
+    async def _fetch_once(self, plan: Plan, replaces: float | None) -> Result:
+        """Fetch and store under the host-wide lock; another process may have done it."""
+        assert self.cache is not None
+        async with host_lock(self.cache.locks, plan.key):
+            now = self.clock()
+            entry = self.cache.get(plan.key)
+            newer = entry is not None and (replaces is None or entry.created > replaces)
+            if entry is not None and newer and entry.fresh(now):
+                return self._result(plan, entry.header, "coalesced", entry)
+            failure = self.cache.get_error(plan.key)
+            if failure is not None and failure.fresh(now):
+                raise _error_from(failure.header["error"])
+            return await self._fetch(plan, "miss", store=True)
 
-    @staticmethod
-    def _specs(target: _Target) -> dict[str, ParamSpec]:
-        return target.config.params if isinstance(target.config, QueryConfig) else {}
-
-    def _params(self, target: _Target, request: QueryRequest) -> dict[str, Any]:
-        if isinstance(target.config, TableConfig) and request.params:
-            raise InvalidParameter(
-                'Tables take no "params"; use "filters" to select rows.', parameter="params"
-            )
-        return convert_all(self._specs(target), dict(request.params))
-
-    async def _options(
-        self, target: _Target, request: QueryRequest, params: Mapping[str, Any]
-    ) -> sql.Options:
-        if request.offset < 0 or request.offset > MAX_OFFSET:
-            raise InvalidOption(f'"offset" must be between 0 and {MAX_OFFSET}.')
-        if request.limit is not None and request.limit < 0:
-            raise InvalidOption('"limit" must be 0 or more.')
-        if request.columns is None and not request.filters and not request.order_by:
-            if isinstance(target.config, TableConfig) and target.config.columns:
-                return sql.Options(columns=target.config.columns, offset=request.offset)
-            return sql.Options(offset=request.offset)
-        schema = await self._schema(target, params)
-        allowed = {f.name: f.type for f in schema}
-        if isinstance(target.config, TableConfig) and target.config.columns:
-            allowed = {n: t for n, t in allowed.items() if n in target.config.columns}
-        columns = [_check_column(c, allowed) for c in request.columns or allowed]
-        filters = [_check_filter(i, f, allowed) for i, f in enumerate(request.filters)]
-        order = [(_check_column(c, allowed), d) for c, d in request.order_by]
-        return sql.Options(columns, filters, order, None, request.offset)
-
-    async def _schema(self, target: _Target, params: Mapping[str, Any]) -> pa.Schema:
-        key = (target.kind, target.name)
-        if key not in self._schemas:
-            probe = sql.Options(limit=0)
-            statement = self._statement(target, params, probe)
-            self._schemas[key] = (await self._fetch(target.source, statement)).schema
-        return self._schemas[key]
-
-    def _statement(
-        self, target: _Target, params: Mapping[str, Any], options: sql.Options
-    ) -> sql.Statement:
-        connector = self.connectors[target.source]
-        style = {"dialect": connector.dialect, "style": connector.paramstyle}
-        if isinstance(target.config, TableConfig):
-            name = target.config.table or target.name
-            return sql.select_table(name, target.config.db_schema, options, **style)  # type: ignore[arg-type]
-        named = sql.parse_named_query(target.config.sql, connector.dialect)
-        return sql.select_named(named, dict(params), options, **style)  # type: ignore[arg-type]
-
-    async def _fetch(self, source: str, statement: sql.Statement) -> pa.Table:
-        return (await self._timed_fetch(source, statement))[0]
-
-    async def _timed_fetch(self, source: str, statement: sql.Statement) -> tuple[pa.Table, float]:
-        """Run in a worker thread; time only the source's work, not the wait for a slot."""
-        connector = self.connectors[source]
-
-        def fetch() -> tuple[pa.Table, float]:
-            started = time.perf_counter()
-            table = connector.fetch(statement)
-            return table, (time.perf_counter() - started) * 1000
-
-        return await anyio.to_thread.run_sync(fetch, limiter=self._slots[source])
-
-
-def _check_column(name: str, allowed: Mapping[str, pa.DataType]) -> str:
-    if name not in allowed:
-        raise InvalidOption.unknown_column(name, allowed)
-    return name
-
-
-_FILTER_TYPES = (
-    (pa.types.is_integer, "int"),
-    (pa.types.is_floating, "float"),
-    (pa.types.is_boolean, "bool"),
-    (pa.types.is_timestamp, "datetime"),
-    (pa.types.is_date, "date"),
-)
-
-
-def _check_filter(index: int, f: sql.Filter, allowed: Mapping[str, pa.DataType]) -> sql.Filter:
-    column_type = allowed[_check_column(f.column, allowed)]
-    where = f"filters[{index}].value"
-    if f.op == "is_null":
-        if not isinstance(f.value, bool | None):
-            raise InvalidOption(f"{where} must be true or false for is_null.")
-        return f
-    if f.op == "contains" and not _is_text(column_type):
-        raise InvalidOption(f"{where}: contains needs a text column; {f.column!r} is not.")
-    spec = ParamSpec(
-        type=f"list[{_param_type(column_type)}]" if f.op == "in" else _param_type(column_type),
-        min_length=1 if f.op == "in" else None,
-    )
-    try:
-        value = spec.convert(where, f.value)
-    except InvalidParameter as exc:
-        rule = exc.details["rule"]
-        raise InvalidOption(f"{where} {rule} (got {f.value!r}).", filter=index) from exc
-    if pa.types.is_decimal(column_type):
+    async def _fetch(self, plan: Plan, status: str, *, store: bool) -> Result:
+        source = plan.target.source
+        if self.clock() < self._failing_until.get(source, 0.0):
+            raise self.sources[source].unavailable("it failed moments ago; backing off")
+        self.counters["source_queries"] += 1
         try:
-            value = [decimal.Decimal(v) for v in value] if f.op == "in" else decimal.Decimal(value)
-        except decimal.InvalidOperation as exc:
-            raise InvalidOption(f"{where} must be a decimal number.", filter=index) from exc
-    return sql.Filter(f.column, f.op, value)
+            table, source_ms = await self.sources.fetch(source, self.planner.statement(plan))
+        except (SourceUnavailable, StatementTimeout, QueryFailed) as exc:
+            self._remember_failure(plan, exc, store=store)
+            raise
+        self._failing_until.pop(source, None)
+        truncated = plan.capped and table.num_rows > plan.max_rows
+        if truncated:
+            table = table.slice(0, plan.max_rows)
+        header = self._header(plan, table, truncated, source_ms)
+        if store and self.cache is not None:
+            entry = await anyio.to_thread.run_sync(self.cache.put, plan.key, table, header)
+            if entry is not None:
+                return self._result(plan, entry.header, status, entry)
+        return self._result(plan, header, status, fetched=table)
+
+    def _remember_failure(self, plan: Plan, exc: LivedataError, *, store: bool) -> None:
+        ttl = self.settings.cache_error_ttl
+        if ttl <= 0:
+            return
+        now = self.clock()
+        if isinstance(exc, SourceUnavailable):  # the source is down: leave it alone a while
+            self._failing_until[plan.target.source] = now + ttl
+        if store and self.cache is not None:
+            error = {"code": exc.code, "message": exc.message, "details": exc.details}
+            self.cache.put_error(plan.key, error, {"created": now, "fresh_until": now + ttl})
+
+    def _header(
+        self, plan: Plan, table: pa.Table, truncated: bool, source_ms: float
+    ) -> dict[str, Any]:
+        now = self.clock()
+        fresh = plan.freshness
+        return {
+            "created": now,
+            "fresh_until": now + fresh.ttl,
+            "stale_until": now
+            + fresh.ttl
+            + max(fresh.stale_while_revalidate, fresh.stale_if_error),
+            "source": plan.target.source,
+            "kind": plan.target.kind,
+            "name": plan.target.name,
+            "params": _jsonable(plan.params),
+            "rows": table.num_rows,
+            "truncated": truncated,
+            "columns": describe_columns(table.schema),
+            "source_ms": round(source_ms, 3),
+            "tags": list(plan.tags),
+        }
+
+    def table(self, result: Result) -> pa.Table:
+        if result.fetched is not None:
+            return result.fetched
+        assert self.cache is not None
+        assert result.entry is not None
+        return self.cache.table(result.entry)
+
+    def body(self, result: Result, encoder: Encoder, encoding: str | None) -> memoryview:
+        """A stored result's encoded body (``encoding``: gzip, br or zstd), encoded once."""
+        cache, entry = self.cache, result.entry
+        assert cache is not None
+        assert entry is not None
+        plain = cache.body(
+            entry,
+            encoder.name,
+            lambda: b"".join(encoder.encode(cache.table(entry), result.meta())),
+        )
+        if encoding is None:
+            return plain
+        return cache.body(entry, f"{encoder.name}.{encoding}", lambda: compress(plain, encoding))
+
+    def chunks(self, result: Result, encoder: Encoder) -> Iterator[bytes]:
+        """An unstored result's body, encoded as it is sent."""
+        return encoder.encode(self.table(result), result.meta())
 
 
-def _param_type(column_type: pa.DataType) -> str:
-    for test, name in _FILTER_TYPES:
-        if test(column_type):
-            return name
-    return "str"  # text, and decimals (converted exactly from their digits, never via float)
+def catalog_uses_cache(catalog: Catalog) -> bool:
+    """True when any table, query or source sets its own positive TTL."""
+    layers = [*catalog.sources.values(), *catalog.tables.values(), *catalog.queries.values()]
+    return any((layer.ttl or 0) > 0 for layer in layers)
 
 
-def _is_text(column_type: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(column_type)
-        or pa.types.is_large_string(column_type)
-        or pa.types.is_string_view(column_type)
-    )
+def _error_from(error: Mapping[str, Any]) -> LivedataError:
+    cls = _REMEMBERED_ERRORS.get(error["code"], QueryFailed)
+    return cls(error["message"], **error.get("details", {}))
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    def one(value: Any) -> Any:
+        if isinstance(value, list):
+            return [one(v) for v in value]
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return value
+
+    return {name: one(value) for name, value in params.items()}

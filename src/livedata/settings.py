@@ -7,12 +7,19 @@ catalog file instead; see ``livedata.catalog``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_CATALOG = Path(__file__).parent / "sample" / "catalog.toml"
+
+
+def _default_cache_dir() -> Path:
+    """Per user, as the XDG base directory spec says: $XDG_CACHE_HOME or ~/.cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "livedata"
 
 
 class Settings(BaseSettings):
@@ -34,3 +41,43 @@ class Settings(BaseSettings):
         default=64 * 1024, gt=0, description="Largest request body accepted (413 beyond)."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Directory of the result cache, shared by every worker process.",
+    )
+    cache_max_bytes: int = Field(
+        default=1 << 30, ge=0, description="Size bound of the cache; least recently used go first."
+    )
+    cache_format: str = Field(
+        default="arrow", description="On-disk format of cached results (see docs/cache-formats.md)."
+    )
+    cache_ttl: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a result stays fresh unless the query, table "
+        "or source says otherwise; 0 disables caching.",
+    )
+    cache_stale_while_revalidate: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds after expiry during which a stale result is "
+        "answered at once while one background refresh runs.",
+    )
+    cache_stale_if_error: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds after expiry during which a stale result is "
+        "answered when the source fails.",
+    )
+    cache_error_ttl: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a failure is remembered: identical requests get "
+        "it without asking the source again, and a failing source is left alone.",
+    )
+    cache_revalidate_interval: float = Field(
+        default=10.0,
+        ge=0,
+        description="Least seconds between two client-forced revalidations "
+        "(Cache-Control: no-cache) of one entry, so one browser cannot turn the cache off.",
+    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,12 +22,16 @@ from livedata.web.openapi import build_openapi
 from livedata.web.routes import router
 
 
-def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    catalog: Catalog | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
     """Build the ASGI app. Loads the catalog now, so a broken one fails before serving."""
     settings = settings or Settings()
     catalog = catalog or load_catalog(settings.catalog)
     catalog.check_secrets()
-    service = QueryService.from_catalog(catalog)
+    service = QueryService.create(catalog, settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,7 +83,7 @@ class RequestIdMiddleware:
 
 async def _describe(catalog: Catalog, service: QueryService) -> dict[str, Any]:
     async def columns(kind: str, name: str) -> list[dict[str, str]] | None:
-        schema = await service.columns(kind, name)
+        schema = await service.planner.columns(kind, name)
         return None if schema is None else describe_columns(schema)
 
     tables = {

@@ -28,6 +28,7 @@ STATUS: dict[type[errors.LivedataError], int] = {
     errors.InvalidParameter: 422,
     errors.InvalidOption: 422,
     errors.NotAcceptable: 406,
+    errors.NotCached: 504,
     errors.RequestError: 400,
     errors.SourceUnavailable: 503,
     errors.StatementTimeout: 504,
@@ -68,7 +69,7 @@ def error_response(
 async def livedata_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.LivedataError)
     status = status_for(exc)
-    if status >= 500 and not isinstance(exc, errors.SourceError):
+    if status == 500:
         log.error("request %s failed: %s", request.state.request_id, exc.message)
         return error_response(request, status, "internal_error", _opaque(request))
     headers = {"Retry-After": "5"} if status == 503 else None

@@ -60,10 +60,10 @@ class ResultMeta(BaseModel):
     source: str
     table: str | None = None
     query: str | None = None
-    params: dict[str, Any]
-    fetched_at: str
-    timings_ms: dict[str, float]
-    request_id: str
+    params: dict[str, Any] = Field(description="The parameters after conversion.")
+    fetched_at: str = Field(description="When the source answered (ISO 8601, UTC).")
+    fresh_until: str = Field(description="Until when the cache answers with these rows.")
+    timings_ms: dict[str, float] = Field(description="Milliseconds the source worked.")
 
 
 class QueryResult(BaseModel):

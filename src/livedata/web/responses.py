@@ -1,4 +1,4 @@
-"""Turning results into HTTP responses: format negotiation, headers, streaming."""
+"""Turning results into HTTP responses: negotiation, caching headers, bodies."""
 
 from __future__ import annotations
 
@@ -7,15 +7,27 @@ from typing import Any
 import anyio.to_thread
 import orjson
 from starlette.concurrency import iterate_in_threadpool
+from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
 from livedata.encoders.base import Encoder
+from livedata.encoders.compression import available
 from livedata.encoders.registry import DEFAULT_FORMAT, ENCODERS
 from livedata.errors import NotAcceptable
-from livedata.service import Result
+from livedata.service import CacheControl, QueryService, Result
 
-STREAM_ABOVE_BYTES = 1 << 20  # smaller results are encoded at once and sent with a length
+STREAM_ABOVE_BYTES = 1 << 20  # unstored results smaller than this are sent with a length
+CODINGS = available()
 _BY_MEDIA_TYPE = {e.media_type: e for e in ENCODERS.values()}
+# RFC 9211 Cache-Status for each way a result was obtained.
+_CACHE_STATUS = {
+    "hit": "livedata; hit",
+    "stale": "livedata; hit; detail=stale-while-revalidate",
+    "stale-if-error": "livedata; hit; fwd=miss; detail=stale-if-error",
+    "miss": "livedata; fwd=miss; stored",
+    "coalesced": "livedata; fwd=miss; collapsed",
+    "bypass": "livedata; fwd=bypass",
+}
 
 
 class JSONResponse(Response):
@@ -36,11 +48,8 @@ def choose_encoder(format_name: str | None, accept: str | None) -> Encoder:
         return ENCODERS[format_name]
     if not accept:
         return ENCODERS[DEFAULT_FORMAT]
-    ranked = sorted(_parse_accept(accept), key=lambda item: -item[1])  # stable: header order
-    for media_range, quality in ranked:
-        if quality <= 0:
-            continue
-        encoder = _match(media_range)
+    for media_range, quality in _ranked(accept):
+        encoder = _match(media_range) if quality > 0 else None
         if encoder is not None:
             return encoder
     raise NotAcceptable(
@@ -50,21 +59,47 @@ def choose_encoder(format_name: str | None, accept: str | None) -> Encoder:
     )
 
 
-def _parse_accept(accept: str) -> list[tuple[str, float]]:
+def choose_coding(accept_encoding: str | None) -> str | None:
+    """The content coding to use: the client's best q-value, our preference among equals."""
+    if not accept_encoding:
+        return None
+    accepted = dict(_ranked(accept_encoding))
+    return max(
+        (c for c in CODINGS if accepted.get(c, accepted.get("*", 0)) > 0),
+        key=lambda c: accepted.get(c, accepted.get("*", 0)),
+        default=None,
+    )
+
+
+def cache_control(headers: Headers) -> CacheControl:
+    directives = {}
+    for part in headers.get("cache-control", "").split(","):
+        name, _, value = part.strip().lower().partition("=")
+        directives[name] = value.strip('"')
+    max_age = directives.get("max-age", "")
+    return CacheControl(
+        no_cache="no-cache" in directives,
+        max_age=float(max_age) if max_age.isdigit() else None,
+        only_if_cached="only-if-cached" in directives,
+    )
+
+
+def _ranked(header: str) -> list[tuple[str, float]]:
+    """Header values with their q-values, best first, header order among equals."""
     ranges = []
-    for part in accept.split(","):
-        media_range, *parameters = (p.strip() for p in part.split(";"))
+    for part in header.split(","):
+        value, *parameters = (p.strip() for p in part.split(";"))
         quality = 1.0
         for parameter in parameters:
-            key, _, value = parameter.partition("=")
+            key, _, number = parameter.partition("=")
             if key.strip() == "q":
                 try:
-                    quality = float(value)
+                    quality = float(number)
                 except ValueError:
                     quality = 0.0
-        if media_range:
-            ranges.append((media_range.lower(), quality))
-    return ranges
+        if value:
+            ranges.append((value.lower(), quality))
+    return sorted(ranges, key=lambda item: -item[1])
 
 
 def _match(media_range: str) -> Encoder | None:
@@ -76,17 +111,41 @@ def _match(media_range: str) -> Encoder | None:
     return _BY_MEDIA_TYPE.get(media_range)
 
 
-async def result_response(result: Result, encoder: Encoder, meta: dict[str, Any]) -> Response:
+async def result_response(
+    service: QueryService,
+    result: Result,
+    encoder: Encoder,
+    coding: str | None,
+    request_headers: Headers,
+    total_ms: float,
+) -> Response:
     headers = {
-        "Server-Timing": f"source;dur={meta['timings_ms']['source']}",
-        "X-Row-Count": str(result.table.num_rows),
+        "Server-Timing": f"source;dur={result.header['source_ms']}, total;dur={total_ms:.3f}",
+        "X-Row-Count": str(result.rows),
         "X-Truncated": str(result.truncated).lower(),
-        "Vary": "Accept",
+        "Vary": "Accept, Accept-Encoding, Cache-Control",
+        "Cache-Status": _CACHE_STATUS[result.status],
     }
-    chunks = encoder.encode(result.table, meta)
-    if result.table.nbytes <= STREAM_ABOVE_BYTES:
-        body = await anyio.to_thread.run_sync(b"".join, chunks)
-        return Response(body, media_type=encoder.media_type, headers=headers)
-    return StreamingResponse(
-        iterate_in_threadpool(chunks), media_type=encoder.media_type, headers=headers
-    )
+    if result.entry is None:
+        headers["Cache-Control"] = "no-store"
+        chunks = service.chunks(result, encoder)
+        if service.table(result).nbytes <= STREAM_ABOVE_BYTES:
+            body = await anyio.to_thread.run_sync(b"".join, chunks)
+            return Response(body, media_type=encoder.media_type, headers=headers)
+        return StreamingResponse(
+            iterate_in_threadpool(chunks), media_type=encoder.media_type, headers=headers
+        )
+    variant = encoder.name if coding is None else f"{encoder.name}.{coding}"
+    headers["ETag"] = f'"{result.entry.version}.{variant}"'
+    headers["Cache-Control"] = f"max-age={max(0, int(result.fresh_for))}"
+    headers["Age"] = str(int(result.age))
+    if headers["ETag"] in _etags(request_headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    stored = await anyio.to_thread.run_sync(service.body, result, encoder, coding)
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+    return Response(stored, media_type=encoder.media_type, headers=headers)
+
+
+def _etags(header: str | None) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in (header or "").split(",")}

@@ -17,9 +17,16 @@ from livedata.errors import (
     MalformedBody,
     UnsupportedMediaType,
 )
-from livedata.service import QueryRequest, QueryService
+from livedata.plan import QueryRequest
+from livedata.service import QueryService
 from livedata.web.models import ErrorBody, QueryBody, QueryResult
-from livedata.web.responses import JSONResponse, choose_encoder, result_response
+from livedata.web.responses import (
+    JSONResponse,
+    cache_control,
+    choose_coding,
+    choose_encoder,
+    result_response,
+)
 
 router = APIRouter()
 
@@ -42,6 +49,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
                 "application/vnd.apache.parquet": {},
             }
         },
+        304: {"description": "Not modified: the entry's ETag matches If-None-Match."},
         **_errors(400, 404, 406, 413, 415, 422, 500, 502, 503, 504),
     },
     openapi_extra={
@@ -58,12 +66,11 @@ async def query(request: Request) -> Response:
     started = time.perf_counter()
     body = await _read_body(request)
     encoder = choose_encoder(body.format, request.headers.get("accept"))
+    coding = choose_coding(request.headers.get("accept-encoding"))
     service: QueryService = request.app.state.service
-    result = await service.run(_to_request(body))
-    meta = result.meta()
-    meta["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
-    meta["request_id"] = request.state.request_id
-    return await result_response(result, encoder, meta)
+    result = await service.run(_to_request(body), cache_control(request.headers))
+    total_ms = (time.perf_counter() - started) * 1000
+    return await result_response(service, result, encoder, coding, request.headers, total_ms)
 
 
 @router.get("/queries", summary="The catalog: tables and named queries with their parameters")
@@ -80,7 +87,7 @@ async def health() -> JSONResponse:
 @router.get("/ready", summary="Readiness: every source answers", responses=_errors(503))
 async def ready(request: Request) -> Response:
     service: QueryService = request.app.state.service
-    sources = await service.readiness()
+    sources = await service.sources.readiness()
     ok = all(s["status"] == "ok" for s in sources.values())
     return JSONResponse(
         {"status": "ok" if ok else "degraded", "sources": sources}, status_code=200 if ok else 503

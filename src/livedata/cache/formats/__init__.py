@@ -1,0 +1,1 @@
+"""Cache formats: how an entry's Arrow data is laid out on disk, one module per format."""

@@ -1,0 +1,297 @@
+"""Planning a request: from what a client named to a checked, keyed, ready-to-run plan.
+
+Every identifier a client names is checked against the source's own schema, every value
+converted to its declared type, and the cache key computed from the result of that
+conversion, so equivalent requests share one plan and one cache entry.
+"""
+
+from __future__ import annotations
+
+import decimal
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from livedata import sql
+from livedata.cache.key import cache_key
+from livedata.catalog import Catalog, QueryConfig, TableConfig
+from livedata.connectors.sources import Sources
+from livedata.errors import InvalidOption, InvalidParameter, LivedataError, NotFound
+from livedata.params import ParamSpec, convert_all
+
+MAX_OFFSET = 10_000_000
+# Settings of a source that do not change its results, so they stay out of cache keys.
+_NOT_IDENTITY = {
+    "password",
+    "max_concurrent_queries",
+    "statement_timeout",
+    "connect_timeout",
+    "ttl",
+    "stale_while_revalidate",
+    "stale_if_error",
+}
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """What a client may ask: a table or a named query, plus structured shaping options."""
+
+    table: str | None = None
+    query: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    columns: Sequence[str] | None = None
+    filters: Sequence[sql.Filter] = ()
+    order_by: Sequence[tuple[str, bool]] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved table or query: where it runs and what the client may name in it."""
+
+    source: str
+    kind: str  # "table" or "query"
+    name: str
+    config: TableConfig | QueryConfig
+
+
+@dataclass(frozen=True)
+class Freshness:
+    ttl: float
+    stale_while_revalidate: float
+    stale_if_error: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: Target
+    params: Mapping[str, Any]
+    options: sql.Options  # limit already capped at max_rows + 1 when the client's is larger
+    max_rows: int
+    capped: bool  # True when a result over max_rows must be cut and flagged
+    key: str
+    freshness: Freshness
+    tags: tuple[str, ...]  # what invalidates it: source, query or table, tables read
+
+
+class Planner:
+    def __init__(self, catalog: Catalog, sources: Sources, defaults: Freshness) -> None:
+        self.catalog = catalog
+        self.sources = sources
+        self.defaults = defaults
+        self._schemas: dict[tuple[str, str], pa.Schema] = {}
+        self._definitions = {
+            (kind, name): hashlib.blake2b(
+                orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS),
+                digest_size=16,
+            ).hexdigest()
+            for kind, section in (("table", catalog.tables), ("query", catalog.queries))
+            for name, config in section.items()
+        }
+        self._identities = {
+            name: source.model_dump(mode="json", exclude=_NOT_IDENTITY)
+            for name, source in catalog.sources.items()
+        }
+        self._tables_read = {
+            name: tuple(sorted(sql.tables_read(query.sql, catalog.dialect(query.source))))
+            for name, query in catalog.queries.items()
+        }
+
+    async def plan(
+        self, request: QueryRequest, restrictions: Mapping[str, Any] = {}
+    ) -> Plan:  # never mutated
+        target = self.resolve(request)
+        params = self._params(target, request)
+        options = await self._options(target, request, params)
+        max_rows = self.catalog.sources[target.source].max_rows
+        capped = request.limit is None or request.limit > max_rows
+        limit = max_rows + 1 if capped else request.limit
+        options = sql.Options(
+            options.columns, options.filters, options.order_by, limit, options.offset
+        )
+        key = cache_key(
+            {
+                "source": self._identities[target.source],
+                "target": [target.kind, target.name, self._definitions[(target.kind, target.name)]],
+                "params": params,
+                "options": [
+                    options.columns,
+                    [[f.column, f.op, f.value] for f in options.filters],
+                    options.order_by,
+                    options.limit,
+                    options.offset,
+                ],
+                "restrictions": restrictions or {},
+            }
+        )
+        return Plan(
+            target,
+            params,
+            options,
+            max_rows,
+            capped,
+            key,
+            self._freshness(target),
+            self._tags(target),
+        )
+
+    def statement(self, plan: Plan, options: sql.Options | None = None) -> sql.Statement:
+        target, connector = plan.target, self.sources[plan.target.source]
+        style: dict[str, Any] = {"dialect": connector.dialect, "style": connector.paramstyle}
+        options = plan.options if options is None else options
+        if isinstance(target.config, TableConfig):
+            name = target.config.table or target.name
+            return sql.select_table(name, target.config.db_schema, options, **style)
+        named = sql.parse_named_query(target.config.sql, connector.dialect)
+        return sql.select_named(named, dict(plan.params), options, **style)
+
+    async def columns(self, kind: str, name: str) -> pa.Schema | None:
+        """The schema clients see for a table or query; None when it cannot be found out
+        without real parameter values."""
+        request = QueryRequest(table=name) if kind == "table" else QueryRequest(query=name)
+        target = self.resolve(request)
+        specs = _specs(target)
+        params = {
+            n: s.convert(n, s.default) if s.default is not None else None for n, s in specs.items()
+        }
+        try:
+            return await self._schema(target, params)
+        except LivedataError:
+            return None
+
+    def resolve(self, request: QueryRequest) -> Target:
+        if (request.table is None) == (request.query is None):
+            raise InvalidOption('Give exactly one of "table" or "query".')
+        if request.table is not None:
+            table = self.catalog.tables.get(request.table)
+            if table is None:
+                raise NotFound.for_name("table", request.table, self.catalog.tables)
+            return Target(table.source, "table", request.table, table)
+        assert request.query is not None
+        query = self.catalog.queries.get(request.query)
+        if query is None:
+            raise NotFound.for_name("query", request.query, self.catalog.queries)
+        return Target(query.source, "query", request.query, query)
+
+    def _freshness(self, target: Target) -> Freshness:
+        source = self.catalog.sources[target.source]
+
+        def pick(name: str) -> float:
+            for layer in (target.config, source):
+                value = getattr(layer, name)
+                if value is not None:
+                    return float(value)
+            return float(getattr(self.defaults, name))
+
+        return Freshness(pick("ttl"), pick("stale_while_revalidate"), pick("stale_if_error"))
+
+    def _tags(self, target: Target) -> tuple[str, ...]:
+        if isinstance(target.config, TableConfig):
+            read: tuple[str, ...] = (target.config.table or target.name,)
+        else:
+            read = self._tables_read[target.name]
+        return (
+            f"source:{target.source}",
+            f"{target.kind}:{target.name}",
+            *(f"reads:{table}" for table in read),
+        )
+
+    def _params(self, target: Target, request: QueryRequest) -> dict[str, Any]:
+        if isinstance(target.config, TableConfig) and request.params:
+            raise InvalidParameter(
+                'Tables take no "params"; use "filters" to select rows.', parameter="params"
+            )
+        return convert_all(_specs(target), dict(request.params))
+
+    async def _options(
+        self, target: Target, request: QueryRequest, params: Mapping[str, Any]
+    ) -> sql.Options:
+        if request.offset < 0 or request.offset > MAX_OFFSET:
+            raise InvalidOption(f'"offset" must be between 0 and {MAX_OFFSET}.')
+        if request.limit is not None and request.limit < 0:
+            raise InvalidOption('"limit" must be 0 or more.')
+        if request.columns is None and not request.filters and not request.order_by:
+            if isinstance(target.config, TableConfig) and target.config.columns:
+                return sql.Options(columns=target.config.columns, offset=request.offset)
+            return sql.Options(offset=request.offset)
+        schema = await self._schema(target, params)
+        allowed = {f.name: f.type for f in schema}
+        if isinstance(target.config, TableConfig) and target.config.columns:
+            allowed = {n: t for n, t in allowed.items() if n in target.config.columns}
+        columns = [_check_column(c, allowed) for c in request.columns or allowed]
+        filters = [_check_filter(i, f, allowed) for i, f in enumerate(request.filters)]
+        order = [(_check_column(c, allowed), d) for c, d in request.order_by]
+        return sql.Options(columns, filters, order, None, request.offset)
+
+    async def _schema(self, target: Target, params: Mapping[str, Any]) -> pa.Schema:
+        cached = (target.kind, target.name)
+        if cached not in self._schemas:
+            probe = Plan(target, params, sql.Options(limit=0), 0, False, "", self.defaults, ())
+            table, _ = await self.sources.fetch(target.source, self.statement(probe))
+            self._schemas[cached] = table.schema
+        return self._schemas[cached]
+
+
+def _specs(target: Target) -> dict[str, ParamSpec]:
+    return target.config.params if isinstance(target.config, QueryConfig) else {}
+
+
+def _check_column(name: str, allowed: Mapping[str, pa.DataType]) -> str:
+    if name not in allowed:
+        raise InvalidOption.unknown_column(name, allowed)
+    return name
+
+
+_FILTER_TYPES = (
+    (pa.types.is_integer, "int"),
+    (pa.types.is_floating, "float"),
+    (pa.types.is_boolean, "bool"),
+    (pa.types.is_timestamp, "datetime"),
+    (pa.types.is_date, "date"),
+)
+
+
+def _check_filter(index: int, f: sql.Filter, allowed: Mapping[str, pa.DataType]) -> sql.Filter:
+    column_type = allowed[_check_column(f.column, allowed)]
+    where = f"filters[{index}].value"
+    if f.op == "is_null":
+        if not isinstance(f.value, bool | None):
+            raise InvalidOption(f"{where} must be true or false for is_null.")
+        return f
+    if f.op == "contains" and not _is_text(column_type):
+        raise InvalidOption(f"{where}: contains needs a text column; {f.column!r} is not.")
+    spec = ParamSpec(
+        type=f"list[{_param_type(column_type)}]" if f.op == "in" else _param_type(column_type),
+        min_length=1 if f.op == "in" else None,
+    )
+    try:
+        value = spec.convert(where, f.value)
+    except InvalidParameter as exc:
+        rule = exc.details["rule"]
+        raise InvalidOption(f"{where} {rule} (got {f.value!r}).", filter=index) from exc
+    if pa.types.is_decimal(column_type):
+        try:
+            value = [decimal.Decimal(v) for v in value] if f.op == "in" else decimal.Decimal(value)
+        except decimal.InvalidOperation as exc:
+            raise InvalidOption(f"{where} must be a decimal number.", filter=index) from exc
+    return sql.Filter(f.column, f.op, value)
+
+
+def _param_type(column_type: pa.DataType) -> str:
+    for test, name in _FILTER_TYPES:
+        if test(column_type):
+            return name
+    return "str"  # text, and decimals (converted exactly from their digits, never via float)
+
+
+def _is_text(column_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(column_type)
+        or pa.types.is_large_string(column_type)
+        or pa.types.is_string_view(column_type)
+    )
