@@ -1,22 +1,34 @@
-"""The ``livedata`` command: serve, query, check the catalog, load the sample."""
+"""The ``livedata`` command: serve, query, check the catalog, load the sample, manage the
+result cache."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import typer
 import uvicorn
+from rich.box import SIMPLE
 from rich.console import Console
+from rich.filesize import decimal
 from rich.table import Table
 
+from livedata.cache.formats.registry import FORMATS
+from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.errors import CatalogError, LivedataError
-from livedata.plan import QueryRequest
+from livedata.plan import QueryRequest, invalidation_tag
 from livedata.service import QueryService
 from livedata.settings import Settings
+
+if TYPE_CHECKING:
+    from livedata.web.models import Invalidated
 
 app = typer.Typer(
     help="livedata: named, typed queries over your databases, as JSON or Arrow.",
@@ -25,8 +37,13 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Inspect the catalog file.", no_args_is_help=True)
 sample_app = typer.Typer(help="The bundled sample data set.", no_args_is_help=True)
+cache_app = typer.Typer(
+    help="The result cache in LIVEDATA_CACHE_DIR (no server needed).",
+    no_args_is_help=True,
+)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sample_app, name="sample")
+app.add_typer(cache_app, name="cache")
 err = Console(stderr=True)
 
 CatalogOption = Annotated[
@@ -148,6 +165,110 @@ def sample_load(
         raise typer.Exit(1) from exc
     for table_name, rows in counts.items():
         Console().print(f"{table_name}: {rows} rows")
+
+
+@contextmanager
+def _cache() -> Iterator[ResultCache]:
+    """The cache of LIVEDATA_CACHE_DIR, the one the server uses; closed after use."""
+    settings = Settings()
+    cache = ResultCache(
+        settings.cache_dir, settings.cache_max_bytes, FORMATS[settings.cache_format]
+    )
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
+
+
+@cache_app.command("ls")
+def cache_ls() -> None:
+    """List the entries, most recently used first."""
+    with _cache() as cache:
+        rows = cache.index.listing()
+    now = time.time()
+    view = Table("key", "result", "rows", "size", "age", "state", "hits", box=SIMPLE)
+    for column in view.columns:  # results fold when the terminal is narrow; the rest stays whole
+        column.no_wrap = column.header != "result"
+        column.overflow = "fold"
+    for row in rows:
+        params = f" {orjson.dumps(row['params']).decode()}" if row["params"] else ""
+        state = "fresh" if now < row["fresh_until"] else "stale"
+        view.add_row(
+            row["key"][:8],
+            f"{row['kind']}:{row['name']}{params}",
+            str(row["rows"]),
+            decimal(row["bytes"]),
+            _age(now - row["created"]),
+            "expired" if now >= row["stale_until"] else state,
+            str(row["hits"]),
+        )
+    Console().print(view)
+    err.print(_entries(len(rows)))
+
+
+@cache_app.command("stats")
+def cache_stats() -> None:
+    """Entries, size against the bound, and how many have expired."""
+    with _cache() as cache:
+        entries, size = len(cache.index.all_keys()), cache.index.total_bytes()
+        expired = len(cache.index.expired(time.time()))
+        bound = cache.max_bytes
+    used = f" ({size / bound:.0%})" if bound else ""
+    Console().print(
+        f"entries: {entries}\nsize: {decimal(size)} of {decimal(bound)}{used}\n"
+        f"expired: {expired} (removed by the next maintenance round or `livedata cache purge`)"
+    )
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Remove every entry."""
+    with _cache() as cache:
+        removed = cache.clear()
+    Console().print(f"removed {_entries(removed)}")
+
+
+@cache_app.command("purge")
+def cache_purge() -> None:
+    """Remove the expired entries (past their last stale deadline)."""
+    with _cache() as cache:
+        removed = cache.purge_expired()
+    Console().print(f"removed {_entries(removed)} (expired)")
+
+
+@cache_app.command("invalidate")
+def cache_invalidate(
+    table: Annotated[str | None, typer.Option(help="Entries whose SQL reads this table.")] = None,
+    query: Annotated[str | None, typer.Option(help="Entries of this named query.")] = None,
+    source: Annotated[str | None, typer.Option(help="Entries of this source.")] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Remove the entries that read a table (after an ETL run), of a query, or of a source."""
+
+    named: dict[Invalidated, str | None] = {"table": table, "query": query, "source": source}
+    given = [(kind, name) for kind, name in named.items() if name is not None]
+    if len(given) != 1:
+        err.print("[red]error:[/red] give exactly one of --table, --query or --source")
+        raise typer.Exit(2)
+    try:
+        tag = invalidation_tag(_load(catalog), *given[0])
+    except LivedataError as exc:
+        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        raise typer.Exit(2) from exc
+    with _cache() as cache:
+        removed = cache.invalidate(tag)
+    Console().print(f"removed {_entries(removed)} ({tag})")
 
 
 def main() -> None:

@@ -87,6 +87,7 @@ class NotAcceptable(RequestError):
 
 
 E = TypeVar("E", bound=LivedataError)
+_PLURALS = {"query": "queries"}
 
 
 def unknown_name(cls: type[E], kind: str, name: str, known: Iterable[str]) -> E:
@@ -95,7 +96,8 @@ def unknown_name(cls: type[E], kind: str, name: str, known: Iterable[str]) -> E:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return cls(
-        f"No {kind} named {name!r}.{hint} Known {kind}s: {', '.join(known) or 'none'}.",
+        f"No {kind} named {name!r}.{hint} Known {_PLURALS.get(kind, kind + 's')}: "
+        f"{', '.join(known) or 'none'}.",
         kind=kind,
         name=name,
         did_you_mean=close,

@@ -20,7 +20,13 @@ from livedata import sql
 from livedata.cache.key import cache_key
 from livedata.catalog import Catalog, QueryConfig, TableConfig
 from livedata.connectors.sources import Sources
-from livedata.errors import InvalidOption, InvalidParameter, LivedataError, NotFound
+from livedata.errors import (
+    InvalidOption,
+    InvalidParameter,
+    LivedataError,
+    NotFound,
+    unknown_name,
+)
 from livedata.params import ParamSpec, convert_all
 
 MAX_OFFSET = 10_000_000
@@ -97,9 +103,13 @@ class Planner:
             name: source.model_dump(mode="json", exclude=_NOT_IDENTITY)
             for name, source in catalog.sources.items()
         }
-        self._tables_read = {
-            name: tuple(sorted(sql.tables_read(query.sql, catalog.dialect(query.source))))
+        self._named = {  # parsed once: parsing costs more than the rest of a hit
+            name: sql.parse_named_query(query.sql, catalog.dialect(query.source))
             for name, query in catalog.queries.items()
+        }
+        self._tables_read = {
+            name: tuple(sorted(sql.tables_read(named.expression)))
+            for name, named in self._named.items()
         }
 
     async def plan(
@@ -147,7 +157,7 @@ class Planner:
         if isinstance(target.config, TableConfig):
             name = target.config.table or target.name
             return sql.select_table(name, target.config.db_schema, options, **style)
-        named = sql.parse_named_query(target.config.sql, connector.dialect)
+        named = self._named[target.name]
         return sql.select_named(named, dict(plan.params), options, **style)
 
     async def columns(self, kind: str, name: str) -> pa.Schema | None:
@@ -295,3 +305,18 @@ def _is_text(column_type: pa.DataType) -> bool:
         or pa.types.is_large_string(column_type)
         or pa.types.is_string_view(column_type)
     )
+
+
+def invalidation_tag(catalog: Catalog, kind: str, name: str) -> str:
+    """The tag that invalidates every entry of a table, query or source. A name the catalog
+    does not know cannot have produced an entry, so it is a typo: NotFound, "did you mean"."""
+    if kind == "table":
+        known = {table.table or name for name, table in catalog.tables.items()}
+        for query in catalog.queries.values():
+            parsed = sql.parse_named_query(query.sql, catalog.dialect(query.source))
+            known |= sql.tables_read(parsed.expression)
+    else:
+        known = set(catalog.queries if kind == "query" else catalog.sources)
+    if name not in known:
+        raise unknown_name(NotFound, kind, name, known)
+    return f"reads:{name}" if kind == "table" else f"{kind}:{name}"

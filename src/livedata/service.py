@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio.to_thread
@@ -47,6 +47,7 @@ from livedata.plan import Freshness, Plan, Planner, QueryRequest
 from livedata.settings import Settings
 
 _REMEMBERED_ERRORS = {c.code: c for c in (SourceUnavailable, StatementTimeout, QueryFailed)}
+_SAVED_SOURCE_TIME = {"hit", "stale", "coalesced"}  # answers that asked the source nothing
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ class QueryService:
         self.catalog = catalog
         self.clock = clock  # tests pass a settable clock to see expiry without sleeping
         self.counters: Counter[str] = Counter()
+        # For /metrics, per target: (what, source, "kind:name") -> a count or seconds, where
+        # what is a result status, "source_queries", "source_seconds" or "saved_seconds".
+        # Each process counts for itself.
+        self.tally: defaultdict[tuple[str, str, str], float] = defaultdict(float)
         self.sources = sources
         self.settings = settings
         self.cache = cache
@@ -149,6 +154,17 @@ class QueryService:
     async def run(
         self, request: QueryRequest, control: CacheControl = CacheControl()
     ) -> Result:  # frozen
+        return self.count(await self._run(request, control))
+
+    def count(self, result: Result) -> Result:
+        """Tally how a result was answered, and the source time a cached answer saved."""
+        target = _target(result.plan)
+        self.tally[(result.status, *target)] += 1
+        if result.status in _SAVED_SOURCE_TIME:
+            self.tally[("saved_seconds", *target)] += float(result.header["source_ms"]) / 1000
+        return result
+
+    async def _run(self, request: QueryRequest, control: CacheControl) -> Result:
         plan = await self.planner.plan(request)
         if self.cache is None or plan.freshness.ttl <= 0:
             return await self._fetch(plan, "bypass", store=False)
@@ -237,11 +253,13 @@ class QueryService:
         if self.clock() < self._failing_until.get(source, 0.0):
             raise self.sources[source].unavailable("it failed moments ago; backing off")
         self.counters["source_queries"] += 1
+        self.tally[("source_queries", *_target(plan))] += 1
         try:
             table, source_ms = await self.sources.fetch(source, self.planner.statement(plan))
         except (SourceUnavailable, StatementTimeout, QueryFailed) as exc:
             self._remember_failure(plan, exc, store=store)
             raise
+        self.tally[("source_seconds", *_target(plan))] += source_ms / 1000
         self._failing_until.pop(source, None)
         truncated = plan.capped and table.num_rows > plan.max_rows
         if truncated:
@@ -286,6 +304,13 @@ class QueryService:
             "tags": list(plan.tags),
         }
 
+    def count_hit(self, result: Result) -> None:
+        """Count a hit that the web layer answered from memory, as ``run`` would have."""
+        assert self.cache is not None
+        assert result.entry is not None
+        self.cache.index.hit(result.entry.key)
+        self.count(replace(result, status="hit"))
+
     def table(self, result: Result) -> pa.Table:
         if result.fetched is not None:
             return result.fetched
@@ -316,6 +341,11 @@ def catalog_uses_cache(catalog: Catalog) -> bool:
     """True when any table, query or source sets its own positive TTL."""
     layers = [*catalog.sources.values(), *catalog.tables.values(), *catalog.queries.values()]
     return any((layer.ttl or 0) > 0 for layer in layers)
+
+
+def _target(plan: Plan) -> tuple[str, str]:
+    """The labels a tally is kept under: the source, and "query:NAME" or "table:NAME"."""
+    return plan.target.source, f"{plan.target.kind}:{plan.target.name}"
 
 
 def _error_from(error: Mapping[str, Any]) -> LivedataError:

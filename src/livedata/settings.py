@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     cache_max_bytes: int = Field(
         default=1 << 30, ge=0, description="Size bound of the cache; least recently used go first."
     )
+    cache_memory_bytes: int = Field(
+        default=64 << 20,
+        ge=0,
+        description="Memory for the hit fast path: recently served cached bodies, per process.",
+    )
     cache_format: str = Field(
         default="arrow", description="On-disk format of cached results (see docs/cache-formats.md)."
     )
@@ -80,4 +85,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Least seconds between two client-forced revalidations "
         "(Cache-Control: no-cache) of one entry, so one browser cannot turn the cache off.",
+    )
+    cache_maintenance_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between two background rounds of cache upkeep in each server "
+        "process: hit counts written to the shared index, expired entries removed, the size "
+        "bound enforced.",
     )

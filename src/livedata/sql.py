@@ -194,8 +194,7 @@ def _render(query: exp.Expr, build: _Build) -> Statement:
     return Statement(_MARKER_RE.sub(placeholder, text), tuple(params))
 
 
-def tables_read(text: str, dialect: str) -> set[str]:
-    """The tables a named query reads (not its CTEs): what cache invalidation tags it with."""
-    query = parse_named_query(text, dialect).expression
+def tables_read(query: exp.Query) -> set[str]:
+    """The tables a query reads (not its CTEs): what cache invalidation tags it with."""
     ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
     return {t.name for t in query.find_all(exp.Table) if t.name and t.name not in ctes}

@@ -157,3 +157,15 @@ def test_ttl_zero_is_never_cached(url: str) -> None:
         response = ask(url, body)
         assert status(response) == "livedata; fwd=bypass"
         assert response.headers["cache-control"] == "no-store"
+
+
+def test_the_memory_fast_path_never_outlives_its_file(url: str) -> None:
+    first = ask(url, REGION)
+    assert status(ask(url, REGION)) == "livedata; hit"  # now answered from memory
+    again = ask(url, REGION)
+    assert again.content == first.content
+    assert status(again) == "livedata; hit"
+    invalidated = httpx.post(f"{url}/cache/invalidate", json={"query": "countries_by_region"})
+    assert invalidated.json()["removed"] == 1
+    after = ask(url, REGION)
+    assert status(after) == "livedata; fwd=miss; stored"  # the file is gone: not from memory

@@ -17,9 +17,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Generic, TypeVar
 
+import anyio
 import anyio.to_thread
 
 T = TypeVar("T")
+# Threads blocked on another process's lock get a pool of their own: sharing anyio's default
+# one, 40 such waits would leave no thread to encode the responses that end them.
+_WAITERS = anyio.CapacityLimiter(1024)
 
 
 class Flights(Generic[T]):
@@ -43,7 +47,7 @@ async def host_lock(folder: Path, key: str) -> AsyncIterator[None]:
     lock belongs to the open file, and a deleted name would let two holders in."""
     fd = os.open(folder / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+        await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX, limiter=_WAITERS)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -48,6 +48,7 @@ class Stored:
     path: Path
     header: dict[str, Any]
     payload: memoryview
+    identity: tuple[int, int, int]  # inode, size, mtime_ns of the file that was verified
 
     @property
     def digest(self) -> str:
@@ -75,8 +76,8 @@ class Store:
         """The verified file, or None when absent or damaged (then it is removed)."""
         try:
             with open(path, "rb") as file:
-                size = os.fstat(file.fileno()).st_size
-                if size == 0:
+                st = os.fstat(file.fileno())
+                if st.st_size == 0:
                     raise _Damaged("empty file")
                 mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         except FileNotFoundError:
@@ -89,7 +90,7 @@ class Store:
         except _Damaged as exc:
             self._discard(path, str(exc))
             return None
-        return Stored(path, header, payload)
+        return Stored(path, header, payload, (st.st_ino, st.st_size, st.st_mtime_ns))
 
     def read_header(self, path: Path) -> dict[str, Any] | None:
         """Only the checked header: enough to answer If-None-Match without reading data."""
@@ -120,13 +121,14 @@ class Store:
                 file.write(payload)
                 file.flush()
                 os.fsync(file.fileno())
+                st = os.fstat(file.fileno())  # the rename keeps the inode, size and mtime
             os.replace(tmp, path)  # the commit point (see the module docstring)
             _fsync_directory(path.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             self._write_failed(exc)
             return None
-        return Stored(path, header, memoryview(payload))
+        return Stored(path, header, memoryview(payload), (st.st_ino, st.st_size, st.st_mtime_ns))
 
     def remove(self, path: Path) -> int:
         """Unlink ``path``; return the bytes freed (0 when it was already gone)."""
@@ -138,11 +140,16 @@ class Store:
         return size
 
     def remove_leftovers(self) -> int:
-        """Delete what crashed writers left in ``tmp/``; called at start-up, before serving."""
+        """Delete what crashed writers left in ``tmp/``; called at start-up, before serving.
+
+        Temporary names end in ``.<pid>.<ns>``: a file whose writer still runs (another
+        worker sharing the directory) is left alone.
+        """
         removed = 0
         for leftover in self.tmp.iterdir():
-            leftover.unlink(missing_ok=True)
-            removed += 1
+            if not _writer_alive(leftover.name):
+                leftover.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def _discard(self, path: Path, why: str) -> None:
@@ -192,6 +199,19 @@ def _open_container(data: memoryview) -> tuple[dict[str, Any], memoryview]:
     if xxhash.xxh3_128_hexdigest(payload) != header["digest"]:
         raise _Damaged("payload checksum mismatch")
     return header, payload
+
+
+def _writer_alive(name: str) -> bool:
+    parts = name.rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) == os.getpid():
+        return False  # not ours to judge, or our own from before a restart: a leftover
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedata import __version__
+from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.encoders.json import describe_columns
 from livedata.service import QueryService
 from livedata.settings import Settings
+from livedata.web import admin, metrics
 from livedata.web.errors import HANDLERS
+from livedata.web.hot import HotBodies, HotPath
 from livedata.web.openapi import build_openapi
 from livedata.web.routes import router
+
+log = logging.getLogger("livedata.cache")
 
 
 def create_app(
@@ -35,8 +43,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        service.close()
+        cache = service.cache
+        try:
+            async with anyio.create_task_group() as background:
+                if cache is not None:
+                    background.start_soon(
+                        maintain_forever,
+                        lambda: maintain(cache, service.clock()),
+                        settings.cache_maintenance_interval,
+                    )
+                yield
+                background.cancel_scope.cancel()  # waits for a round in progress to end
+        finally:
+            service.close()
 
     app = FastAPI(
         title="livedata",
@@ -49,12 +68,41 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.describe = lambda: _describe(catalog, service)
+    app.state.metrics = metrics.registry_for(service)
     app.include_router(router)
+    app.include_router(admin.router)
+    app.include_router(metrics.router)
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.add_middleware(RequestIdMiddleware)
+    app.state.hot = HotBodies(settings.cache_memory_bytes)
+    app.add_middleware(  # outermost: a repeated hit never reaches FastAPI
+        HotPath, hot=app.state.hot, clock=service.clock, max_body_bytes=settings.max_body_bytes
+    )
     app.openapi = lambda: build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
+
+
+def maintain(cache: ResultCache, now: float) -> None:
+    """One round of upkeep. Hit counts go to the shared index first, so that ``GET /cache``
+    or ``livedata cache ls`` in another process see them, and so that eviction ranks entries
+    by their latest use. Removing files under a response being sent is safe: readers map
+    them, and unlinking a name leaves the mapped inode alone."""
+    cache.index.flush_hits()
+    cache.purge_expired(now)
+    cache.evict()
+
+
+async def maintain_forever(round_: Callable[[], None], interval: float) -> NoReturn:
+    """Run ``round_`` in a worker thread (it does file and SQLite I/O) every ``interval``
+    seconds. A failing round is logged and the next one runs anyway: a disk that is full now
+    may have room later, and serving never depends on upkeep."""
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(round_)
+        except Exception:
+            log.exception("cache maintenance failed; trying again in %s s", interval)
 
 
 class RequestIdMiddleware:

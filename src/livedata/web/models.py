@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from livedata.sql import FilterOp
 
 JSONScalar = str | int | float | bool | None
+Invalidated = Literal["table", "query", "source"]
 
 
 class _Body(BaseModel):
@@ -83,3 +85,83 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class InvalidateBody(_Body):
+    """What to remove from the result cache: exactly one of the four."""
+
+    table: str | None = Field(
+        default=None,
+        max_length=256,
+        description="A database table: every entry whose SQL reads it (after an ETL run).",
+    )
+    query: str | None = Field(default=None, max_length=256, description="A named query.")
+    source: str | None = Field(default=None, max_length=256, description="A source.")
+    all: Literal[True] | None = Field(default=None, description="Every entry.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InvalidateBody:
+        if sum(v is not None for v in (self.table, self.query, self.source, self.all)) != 1:
+            raise ValueError('Give exactly one of "table", "query", "source" or "all"')
+        return self
+
+    def selector(self) -> tuple[Invalidated, str] | None:
+        """The kind and the name to invalidate; None for every entry."""
+        named: dict[Invalidated, str | None] = {
+            "table": self.table,
+            "query": self.query,
+            "source": self.source,
+        }
+        return next(((kind, name) for kind, name in named.items() if name is not None), None)
+
+
+class CacheEntry(BaseModel):
+    """One stored result, as the cache index knows it."""
+
+    key: str = Field(description="The cache key: a hash of everything that changes the result.")
+    source: str
+    kind: Literal["table", "query"]
+    name: str
+    params: dict[str, Any] = Field(description="The parameters after conversion.")
+    rows: int
+    truncated: bool
+    columns: list[Column]
+    bytes: int = Field(description="The entry's data plus the response bodies encoded from it.")
+    source_ms: float = Field(description="Milliseconds the source worked to produce it.")
+    digest: str = Field(description="xxh3-128 of the stored data.")
+    created: dt.datetime
+    fresh_until: dt.datetime
+    stale_until: dt.datetime = Field(description="Past this, maintenance removes it.")
+    last_access: dt.datetime
+    hits: int = Field(description="Reads counted so far (written to the index in batches).")
+    tags: list[str] = Field(description="What invalidates it: source:, query: or table:, reads:.")
+
+
+class CacheListing(BaseModel):
+    entries: list[CacheEntry] = Field(description="Most recently used first.")
+
+
+class CacheCounters(BaseModel):
+    """Counted by the answering process since it started (each worker counts for itself)."""
+
+    requests: dict[str, int] = Field(
+        description="Results by how they were answered: hit, stale, stale-if-error, miss, "
+        "coalesced, bypass."
+    )
+    source_queries: int
+    source_seconds: float
+    source_seconds_saved: float = Field(description="Source time of the results the cache gave.")
+    evictions: int
+    integrity_failures: int = Field(description="Damaged files found, removed and re-fetched.")
+    write_failures: int = Field(description="Writes the disk refused (served uncached).")
+
+
+class CacheStats(BaseModel):
+    entries: int
+    bytes: int = Field(description="Total size on disk, bodies included.")
+    max_bytes: int = Field(description="The size bound (LIVEDATA_CACHE_MAX_BYTES).")
+    counters: CacheCounters
+
+
+class Removed(BaseModel):
+    removed: int = Field(description="How many entries were removed.")

@@ -15,6 +15,7 @@ from livedata.encoders.compression import available
 from livedata.encoders.registry import DEFAULT_FORMAT, ENCODERS
 from livedata.errors import NotAcceptable
 from livedata.service import CacheControl, QueryService, Result
+from livedata.web.hot import HotBodies, HotBody
 
 STREAM_ABOVE_BYTES = 1 << 20  # unstored results smaller than this are sent with a length
 CODINGS = available()
@@ -149,3 +150,39 @@ async def result_response(
 
 def _etags(header: str | None) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in (header or "").split(",")}
+
+
+_STATIC_HEADERS = {
+    b"content-type",
+    b"etag",
+    b"vary",
+    b"x-row-count",
+    b"x-truncated",
+    b"content-encoding",
+}
+
+
+def remember(
+    hot: HotBodies, memo: bytes | None, service: QueryService, result: Result, response: Response
+) -> None:
+    """Let the fast path answer this raw request again while the entry stays fresh."""
+    entry = result.entry
+    if memo is None or entry is None or response.status_code != 200:
+        return
+    if result.status not in ("hit", "miss", "coalesced") or result.fresh_for <= 0:
+        return
+    hot.put(
+        memo,
+        HotBody(
+            body=bytes(response.body),
+            entry_path=str(entry.stored.path),
+            identity=entry.stored.identity,
+            fresh_until=float(result.header["fresh_until"]),
+            created=float(result.header["created"]),
+            headers=(
+                *((k, v) for k, v in response.raw_headers if k in _STATIC_HEADERS),
+                (b"server-timing", f"source;dur={result.header['source_ms']}".encode()),
+            ),
+            on_hit=lambda: service.count_hit(result),
+        ),
+    )

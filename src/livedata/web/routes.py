@@ -25,6 +25,7 @@ from livedata.web.responses import (
     cache_control,
     choose_coding,
     choose_encoder,
+    remember,
     result_response,
 )
 
@@ -70,7 +71,10 @@ async def query(request: Request) -> Response:
     service: QueryService = request.app.state.service
     result = await service.run(_to_request(body), cache_control(request.headers))
     total_ms = (time.perf_counter() - started) * 1000
-    return await result_response(service, result, encoder, coding, request.headers, total_ms)
+    response = await result_response(service, result, encoder, coding, request.headers, total_ms)
+    memo = getattr(request.state, "hot_memo", None)
+    remember(request.app.state.hot, memo, service, result, response)
+    return response
 
 
 @router.get("/queries", summary="The catalog: tables and named queries with their parameters")

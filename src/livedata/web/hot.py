@@ -1,0 +1,161 @@
+"""The hit fast path: repeated requests for a fresh cached result, answered from memory.
+
+A hit through the full stack pays for FastAPI's routing, body validation, planning and a
+thread hop, which caps it far below what the server can do. Yet a request's raw bytes (its
+body and the headers that choose the representation) determine its plan, hence its cache key
+and response body, for the life of the process. So once the slow path has answered a request
+from a stored entry, the same raw request is answered here, before FastAPI, with the same
+bytes, for as long as the entry is fresh and its file unchanged.
+
+Unchanged means the same inode, size and modification time as when the slow path read and
+verified it: a refresh, an invalidation, an eviction or any write to the file sends the next
+request down the slow path again, which verifies the file before serving it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Requests that must see the slow path: cache directives and conditional requests change
+# the answer, and authorization will change who may see it.
+_SLOW_HEADERS = {b"cache-control", b"if-none-match", b"authorization", b"cookie"}
+_MEMO_HEADERS = (b"content-type", b"accept", b"accept-encoding")
+
+
+@dataclass(frozen=True)
+class HotBody:
+    body: bytes
+    entry_path: str
+    identity: tuple[int, int, int]  # inode, size, mtime_ns of the entry file when verified
+    fresh_until: float
+    created: float
+    headers: tuple[tuple[bytes, bytes], ...]  # those that do not change while it is fresh
+    on_hit: Callable[[], None]  # counts the hit where the slow path would have
+
+
+def file_identity(path: str) -> tuple[int, int, int] | None:
+    """What ``Store`` recorded when it verified the file; any change means read it again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class HotBodies:
+    """Bodies by raw request, least recently used dropped beyond ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[bytes, HotBody] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, memo: bytes) -> HotBody | None:
+        hot = self._items.get(memo)
+        if hot is not None:
+            self._items.move_to_end(memo)
+        return hot
+
+    def put(self, memo: bytes, hot: HotBody) -> None:
+        if len(hot.body) > self.max_bytes // 4:
+            return  # one huge body would push out everything else
+        self.forget(memo)
+        self._items[memo] = hot
+        self._bytes += len(hot.body)
+        while self._bytes > self.max_bytes:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= len(dropped.body)
+
+    def forget(self, memo: bytes) -> None:
+        dropped = self._items.pop(memo, None)
+        if dropped is not None:
+            self._bytes -= len(dropped.body)
+
+
+def memo_key(body: bytes, headers: dict[bytes, bytes]) -> bytes:
+    return b"\0".join([body, *(headers.get(name, b"") for name in _MEMO_HEADERS)])
+
+
+class HotPath:
+    """ASGI middleware in front of the app; sets ``scope["state"]["hot_memo"]`` for the
+    slow path, which records what it answered from the cache under that memo."""
+
+    def __init__(
+        self, app: ASGIApp, hot: HotBodies, clock: Callable[[], float], max_body_bytes: int
+    ) -> None:
+        self.app = app
+        self.hot = hot
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/query":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if not _SLOW_HEADERS.isdisjoint(headers):
+            await self.app(scope, receive, send)
+            return
+        messages, body = await _read(receive, self.max_body_bytes)
+        if body is not None:
+            memo = memo_key(body, headers)
+            hot = self.hot.get(memo)
+            if hot is not None and await self._answer(hot, send):
+                return
+            if hot is not None:
+                self.hot.forget(memo)
+            scope.setdefault("state", {})["hot_memo"] = memo
+        await self.app(scope, _replay(messages, receive), send)
+
+    async def _answer(self, hot: HotBody, send: Send) -> bool:
+        now = self.clock()
+        if now >= hot.fresh_until or file_identity(hot.entry_path) != hot.identity:
+            return False
+        hot.on_hit()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    *hot.headers,
+                    (b"content-length", str(len(hot.body)).encode()),
+                    (b"cache-status", b"livedata; hit"),
+                    (b"cache-control", f"max-age={int(hot.fresh_until - now)}".encode()),
+                    (b"age", str(int(max(0.0, now - hot.created))).encode()),
+                    (b"x-request-id", secrets.token_hex(8).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": hot.body})
+        return True
+
+
+async def _read(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
+    """The request's messages, and its body unless it is over ``limit`` (the slow path
+    then answers 413) or the client left."""
+    messages, size = [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages, None
+        if not message.get("more_body", False):
+            return messages, b"".join(m.get("body", b"") for m in messages)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
