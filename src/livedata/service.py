@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import pyarrow as pa
 
@@ -61,7 +62,8 @@ class CacheControl:
 
 @dataclass(frozen=True)
 class Result:
-    """A result and where it came from. ``status`` is hit, stale, miss, coalesced or bypass."""
+    """A result and where it came from. ``status`` is hit, stale, stale-if-error, miss,
+    coalesced, unstored (the cache could not write it) or bypass (not cached by design)."""
 
     plan: Plan
     header: Mapping[str, Any]
@@ -131,6 +133,7 @@ class QueryService:
             ),
         )
         self._flights: Flights[Result] = Flights()
+        self._lock_waiters = anyio.CapacityLimiter(1024)
         self._refreshes: set[asyncio.Task[Result]] = set()
         self._revalidated: dict[str, float] = {}
         self._failing_until: dict[str, float] = {}
@@ -237,7 +240,8 @@ class QueryService:
     async def _fetch_once(self, plan: Plan, replaces: float | None) -> Result:
         """Fetch and store under the host-wide lock; another process may have done it."""
         assert self.cache is not None
-        async with host_lock(self.cache.locks, plan.key):
+        store = self.cache.store
+        async with host_lock(self.cache.locks, plan.key, self._lock_waiters, store.write_failed):
             now = self.clock()
             entry = self.cache.get(plan.key)
             newer = entry is not None and (replaces is None or entry.created > replaces)
@@ -269,6 +273,7 @@ class QueryService:
             entry = await anyio.to_thread.run_sync(self.cache.put, plan.key, table, header)
             if entry is not None:
                 return self._result(plan, entry.header, status, entry)
+            status = "unstored"  # the disk refused: served, but not kept
         return self._result(plan, header, status, fetched=table)
 
     def _remember_failure(self, plan: Plan, exc: LivedataError, *, store: bool) -> None:

@@ -42,7 +42,7 @@ class Entry:
     @property
     def version(self) -> str:
         """Names this entry's bodies: the same rows fetched again carry new metadata."""
-        return body_id(self.header)
+        return body_id(self.key, self.header)
 
     @property
     def created(self) -> float:
@@ -55,8 +55,10 @@ class Entry:
         return now < float(self.header["fresh_until"])
 
 
-def body_id(header: dict[str, Any]) -> str:
-    return f"{header['digest']}-{round(float(header['created']) * 1e6):x}"
+def body_id(key: str, header: dict[str, Any]) -> str:
+    """Bodies embed their entry's metadata: the same rows under another key, or fetched again,
+    need bodies of their own."""
+    return f"{key}-{header['digest'][:16]}-{round(float(header['created']) * 1e6):x}"
 
 
 class ResultCache:
@@ -120,7 +122,7 @@ class ResultCache:
             path = self.store.entry_path(key)
             header = self.store.read_header(path)
             if header is not None:
-                version = body_id(header)
+                version = body_id(key, header)
                 for body in self.store.root.glob(f"bodies/{version[:2]}/{version}.*"):
                     self.store.remove(body)
             self.store.remove(path)

@@ -126,7 +126,7 @@ class Store:
             _fsync_directory(path.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            self._write_failed(exc)
+            self.write_failed(exc)
             return None
         return Stored(path, header, memoryview(payload), (st.st_ino, st.st_size, st.st_mtime_ns))
 
@@ -157,7 +157,8 @@ class Store:
         log.warning("cache file %s failed its integrity check (%s); removed", path.name, why)
         path.unlink(missing_ok=True)
 
-    def _write_failed(self, exc: OSError) -> None:
+    def write_failed(self, exc: OSError) -> None:
+        """Count a failed write and log it at most once a minute."""
         self.counters["write_failures"] += 1
         now = time.monotonic()
         if now - self._last_write_failure_log >= WRITE_FAILURE_LOG_INTERVAL:

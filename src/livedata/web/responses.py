@@ -24,9 +24,10 @@ _BY_MEDIA_TYPE = {e.media_type: e for e in ENCODERS.values()}
 _CACHE_STATUS = {
     "hit": "livedata; hit",
     "stale": "livedata; hit; detail=stale-while-revalidate",
-    "stale-if-error": "livedata; hit; fwd=miss; detail=stale-if-error",
+    "stale-if-error": "livedata; hit; detail=stale-if-error",
     "miss": "livedata; fwd=miss; stored",
     "coalesced": "livedata; fwd=miss; collapsed",
+    "unstored": "livedata; fwd=miss; detail=not-stored",
     "bypass": "livedata; fwd=bypass",
 }
 

@@ -1,0 +1,261 @@
+"""Fixtures for the cache suites: PostgreSQL as a witness, and the real `livedata serve`.
+
+PostgreSQL counts what it ran, so "one execution" is read in the database itself:
+``pg_stat_statements`` for statements that succeed, and for statements that fail (which
+``pg_stat_statements`` never records) a row that the statement inserts through ``dblink``, in
+a transaction of its own, before it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+import psycopg
+import pytest
+
+from livedata.catalog import Catalog, PostgresSource, QueryConfig
+from tests.conftest import require_service
+from tests.samples import Sample
+
+LIVEDATA = [sys.executable, "-m", "livedata.cli"]
+START_TIMEOUT = 60.0  # seconds a server may take to start; a bound, not a pace
+_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+# What a statement runs to be counted even when it then fails (see the module docstring).
+RUNS_TABLE = "livedata_test_runs"
+
+
+def counted_run(tag: str) -> str:
+    """SQL (a FROM item) that records one run of the statement under ``tag``."""
+    insert = f"INSERT INTO {RUNS_TABLE} (tag) VALUES (''{tag}'')"
+    return f"dblink_exec('{_DSN}', '{insert}')"
+
+
+class Postgres:
+    """The test's own connection to the sample database, to count and to hold locks."""
+
+    def __init__(self, sample: Sample) -> None:
+        self.sample = sample
+        self.db = psycopg.connect(_DSN, autocommit=True)
+
+    def executions(self, marker: str) -> int:
+        """Completed executions of statements whose text contains ``marker``."""
+        row = self.db.execute(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+            " WHERE query LIKE '%%' || %s || '%%' AND dbid ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (marker,),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def executions_since(self, marker: str, before: int, at_least: int = 1) -> int:
+        """Executions of ``marker`` since the count was ``before``, once there are ``at_least``.
+
+        PostgreSQL records an execution when the statement's transaction ends, just after it
+        sent the rows: a client may hold them a moment earlier. So this waits, within a bound,
+        for the record of what it already knows happened, then reports how many there are.
+        """
+        deadline = time.monotonic() + START_TIMEOUT
+        while (count := self.executions(marker) - before) < at_least:
+            if time.monotonic() > deadline:
+                break
+        return count
+
+    def runs(self, tag: str) -> int:
+        """Runs recorded by ``counted_run(tag)``, failed statements included."""
+        row = self.db.execute(
+            f"SELECT count(*) FROM {RUNS_TABLE} WHERE tag = %s", (tag,)
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def hold(self, gate: int) -> None:
+        """Take advisory lock ``gate``: statements that take it (shared) wait for ``release``."""
+        self.db.execute("SELECT pg_advisory_lock(%s)", (gate,))
+
+    def release(self) -> None:
+        """Let every held gate open (idempotent)."""
+        try:
+            self.db.execute("SELECT pg_advisory_unlock_all()")
+        except psycopg.OperationalError:  # the server ended the session, and its locks with it
+            self.reconnect()
+
+    @contextmanager
+    def gate(self, gate: int) -> Iterator[None]:
+        self.hold(gate)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def reconnect(self) -> None:
+        """A new connection, after PostgreSQL was restarted under the old one."""
+        self.db.close()
+        self.db = psycopg.connect(_DSN, autocommit=True)
+
+    def waiting_at_gate(self, marker: str) -> int:
+        """Statements containing ``marker`` that wait for an advisory lock right now."""
+        row = self.db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+            " AND query LIKE '%%' || %s || '%%' AND pid <> pg_backend_pid()",
+            (marker,),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def catalog(self, **queries: QueryConfig) -> Catalog:
+        """A catalog with the sample database as source ``pg`` and these queries."""
+        return Catalog(sources={"pg": self.sample.config}, queries=queries)
+
+    def catalog_toml(self, **queries: dict[str, object]) -> str:
+        """The same as a catalog file, for `livedata serve` (values are TOML literals)."""
+        config: PostgresSource = self.sample.config
+        lines = [
+            "[sources.pg]",
+            'kind = "postgres"',
+            f'host = "{config.host}"',
+            f"port = {config.port}",
+            f'database = "{config.database}"',
+            f'user = "{config.user}"',
+        ]
+        for name, fields in queries.items():
+            lines += ["", f"[queries.{name}]", 'source = "pg"']
+            lines += [f"{key} = {_toml(value)}" for key, value in fields.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, str):
+        return '"""\n' + value + '\n"""' if "\n" in value else orjson.dumps(value).decode()
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+@pytest.fixture(scope="session")
+def postgres(sample_of: Callable[[str], Sample]) -> Iterator[Postgres]:
+    """PostgreSQL with the sample tables, pg_stat_statements and dblink (see .ci/run)."""
+    sample = sample_of("postgres")
+    pg = Postgres(sample)
+
+    def ready() -> None:
+        pg.db.execute("SELECT 1 FROM pg_stat_statements LIMIT 1")
+        if pg.db.execute("SELECT 1 FROM pg_extension WHERE extname = 'dblink'").fetchone() is None:
+            raise LookupError("extension dblink is not installed")
+
+    require_service(
+        "pg_stat_statements and dblink in database test (`.ci/run` enables both)", ready
+    )
+    pg.db.execute(f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (tag text NOT NULL)")
+    yield pg
+    pg.db.close()
+
+
+class CliServer:
+    """A `livedata serve` process group (the server and its workers); ``log`` is its stderr."""
+
+    def __init__(self, cache_dir: Path, args: list[str], workers: int, env: dict[str, str]) -> None:
+        with socket.socket() as probe:  # a free port for the real command line
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.log: list[str] = []
+        self.process = subprocess.Popen(
+            [*LIVEDATA, "serve", "--port", str(port), "--workers", str(workers), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "LIVEDATA_CACHE_DIR": str(cache_dir), **env},
+            start_new_session=True,  # its own process group, so its workers can be killed too
+        )
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, args=(workers,), daemon=True)
+        self._reader.start()
+
+    def wait_ready(self) -> None:
+        if not self._ready.wait(START_TIMEOUT) or self.process.poll() is not None:
+            self.kill()
+            raise AssertionError(f"livedata serve did not start:\n{''.join(self.log)}")
+
+    def kill(self) -> None:
+        """``kill -9`` of the server and its workers: no clean-up of any kind runs."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self._reap()
+
+    def stop(self) -> None:
+        """Shut down as on Ctrl-C; kill what does not stop within the bound."""
+        self.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=START_TIMEOUT)
+        self.kill()
+
+    def _reap(self) -> None:
+        self.process.wait()
+        self._reader.join()  # stderr ends once every process of the group is gone
+
+    def _read(self, workers: int) -> None:
+        """Drain stderr (a chatty server would block on a full pipe) and spot readiness."""
+        assert self.process.stderr is not None
+        with self.process.stderr:
+            complete = 0
+            for line in self.process.stderr:
+                self.log.append(line)
+                complete += "Application startup complete." in line
+                if complete >= workers and any("Uvicorn running on" in s for s in self.log):
+                    self._ready.set()
+        self._ready.set()  # the process ended: let the caller see why
+
+
+@pytest.fixture
+def cli_server() -> Iterator[Callable[..., CliServer]]:
+    """Start the real command line, `livedata serve`, and wait until every worker is ready.
+
+    Readiness is read from stderr: uvicorn says "Application startup complete." once per
+    worker (after the cache has removed its leftovers) and "Uvicorn running on" once it
+    listens. Whatever is still running at the end of the test is killed.
+    """
+    started: list[CliServer] = []
+
+    def start(cache_dir: Path, *args: str, workers: int = 1, **env: str) -> CliServer:
+        server = CliServer(cache_dir, list(args), workers, env)
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def leftovers(cache_dir: Path) -> list[str]:
+    return sorted(p.name for p in (cache_dir / "tmp").iterdir())
+
+
+def held_locks(cache_dir: Path) -> tuple[int, int]:
+    """(held, waited for) flock locks on the cache's lock files, from ``/proc/locks``."""
+    inodes = {str(p.stat().st_ino) for p in (cache_dir / "locks").iterdir()}
+    held = waiting = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = re.split(r"\s+", line.replace("->", " -> ").strip())
+        if "FLOCK" not in fields:
+            continue
+        where = fields[fields.index("FLOCK") + 4]  # major:minor:inode
+        if where.rsplit(":", 1)[-1] in inodes:
+            if "->" in fields:
+                waiting += 1
+            else:
+                held += 1
+    return held, waiting
