@@ -88,6 +88,7 @@ def serve(
         port=settings.port,
         workers=workers,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         server_header=False,
     )
 

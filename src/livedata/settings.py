@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         default=64 * 1024, gt=0, description="Largest request body accepted (413 beyond)."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    access_log: bool = Field(
+        default=False,
+        description="uvicorn's line per request; off by default, it costs hits much throughput.",
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
         description="Directory of the result cache, shared by every worker process.",

@@ -1,0 +1,205 @@
+"""Cache-hit throughput, side by side in one run (issue 3's performance section).
+
+For each body (the sample table as JSON; 100k lineitem rows as JSON, Arrow and zstd JSON) it
+measures with wrk on loopback, server and load generator sharing the machine's cores:
+- livedata answering POST /query from its cache;
+- a minimal Starlette app under uvicorn answering the same POST with the same bytes from memory;
+- nginx (Debian package) serving the same bytes as a static file (GET);
+and reports each as a ratio. Run: `.venv/bin/python bench/cache_hits.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+CASES = {  # name -> (request body, headers)
+    "sample-json": ({"table": "world_country_list"}, {}),
+    "lineitem-100k-json": ({"table": "tpch_lineitem", "limit": 100_000}, {}),
+    "lineitem-100k-arrow": ({"table": "tpch_lineitem", "limit": 100_000, "format": "arrow"}, {}),
+    "lineitem-100k-json-zstd": (
+        {"table": "tpch_lineitem", "limit": 100_000},
+        {"Accept-Encoding": "zstd"},
+    ),
+}
+MINIMAL_APP = """
+import os
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+BODY = open(os.environ["BODY_FILE"], "rb").read()
+async def query(request):
+    await request.body()
+    return Response(BODY, media_type="application/json")
+app = Starlette(routes=[Route("/query", query, methods=["POST"])])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def process(command: list[str], ready: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Start a server and wait until it says ``ready`` on stderr (no sleeps)."""
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    ) as server:
+        assert server.stderr is not None
+        for line in server.stderr:
+            if ready in line:
+                break
+        # Keep reading what it logs: a full pipe would block the server mid-benchmark.
+        threading.Thread(target=server.stderr.read, daemon=True).start()
+        try:
+            yield
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    body: dict[str, object] | None,
+    headers: dict[str, str],
+) -> float:
+    """Requests per second; POST with ``body`` when given, else GET."""
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    if body is not None:
+        lines += [
+            'wrk.method = "POST"',
+            f"wrk.body = '{json.dumps(body)}'",
+            'wrk.headers["Content-Type"] = "application/json"',
+        ]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script.unlink()
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    assert "Non-2xx" not in out, f"{url} answered errors:\n{out}"
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="2-second runs, for a smoke test")
+    args = parser.parse_args()
+    seconds = 2 if args.quick else 10
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is missing: apt-get install -y wrk nginx-light")
+    work = Path(tempfile.mkdtemp(prefix="livedata-hits-"))
+    port, minimal_port, nginx_port = free_port(), free_port(), free_port()
+    results: dict[str, dict[str, float]] = {}
+    env = {"LIVEDATA_CACHE_DIR": str(work / "cache"), "LIVEDATA_CACHE_TTL": "3600"}
+    with process([str(BIN / "livedata"), "serve", "--port", str(port)], "Uvicorn running", env):
+        base = f"http://127.0.0.1:{port}"
+        static = work / "static"
+        static.mkdir()
+        for name, (body, headers) in CASES.items():
+            for _ in range(3):  # miss, then hits that warm the memory fast path
+                response = httpx.post(
+                    f"{base}/query",
+                    json=body,
+                    headers={
+                        **headers,
+                        "Accept-Encoding": headers.get("Accept-Encoding", "identity"),
+                    },
+                    timeout=120,
+                )
+            raw = (
+                response.content
+                if "Content-Encoding" not in headers
+                else httpx.post(f"{base}/query", json=body, headers=headers).read()
+            )
+            (static / name).write_bytes(raw)
+            print(f"{name}: {len(raw)} bytes, {response.headers['cache-status']}", flush=True)
+        (work / "minimal.py").write_text(MINIMAL_APP)
+        conf = work / "nginx.conf"
+        conf.write_text(
+            f"user root; worker_processes 1; pid {work}/nginx.pid; error_log {work}/error.log;\n"
+            "events { worker_connections 1024; }\n"
+            f"http {{ access_log off; sendfile on; server {{ listen 127.0.0.1:{nginx_port};"
+            f" root {static}; }} }}\n"
+        )
+        subprocess.run(["nginx", "-c", str(conf)], check=True)
+        try:
+            for name, (body, headers) in CASES.items():
+                (work / "body").write_bytes((static / name).read_bytes())
+                with process(
+                    [
+                        str(BIN / "uvicorn"),
+                        "minimal:app",
+                        "--app-dir",
+                        str(work),
+                        "--port",
+                        str(minimal_port),
+                        "--log-level",
+                        "info",
+                        "--no-access-log",
+                    ],
+                    "Uvicorn running",
+                    {"BODY_FILE": str(work / "body")},
+                ):
+                    row = {
+                        "livedata": wrk(f"{base}/query", seconds, 32, body, headers),
+                        "starlette": wrk(
+                            f"http://127.0.0.1:{minimal_port}/query", seconds, 32, body, {}
+                        ),
+                        "nginx": wrk(
+                            f"http://127.0.0.1:{nginx_port}/{name}", seconds, 32, None, {}
+                        ),
+                    }
+                row["vs_starlette"] = row["livedata"] / row["starlette"]
+                row["vs_nginx"] = row["livedata"] / row["nginx"]
+                results[name] = row
+                print(name, {k: round(v, 2) for k, v in row.items()}, flush=True)
+        finally:
+            subprocess.run(["nginx", "-c", str(conf), "-s", "stop"], check=False)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "cache_hits.json"
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "cache_hits",
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+                "settings": {"seconds": seconds, "connections": 32, "wrk_threads": 1},
+                "requests_per_second": results,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
