@@ -26,6 +26,7 @@ from livedata.errors import CatalogError, LivedataError
 from livedata.plan import QueryRequest, invalidation_tag
 from livedata.service import QueryService
 from livedata.settings import Settings
+from livedata.study.cli import app as study_app
 
 if TYPE_CHECKING:
     from livedata.web.models import Invalidated
@@ -43,6 +44,7 @@ cache_app = typer.Typer(
 )
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sample_app, name="sample")
+app.add_typer(study_app, name="bench", help="Reproducible studies (see docs/cache-formats.md).")
 app.add_typer(cache_app, name="cache")
 err = Console(stderr=True)
 
