@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.orc as orc
 
-from livedata.cache.formats.base import CacheFormat
+from livedata.cache.formats.base import CacheFormat, require
 from livedata.cache.formats.coerce import coerce
 
 
@@ -16,11 +15,13 @@ class ORC(CacheFormat):
     lossless = False  # no time, unsigned or dictionary types; zones are not kept
 
     def dumps(self, table: pa.Table) -> bytes:
+        orc = require("pyarrow.orc", "pyarrow")  # on first use, like the other study formats
         sink = pa.BufferOutputStream()
         orc.write_table(coerce(table, _unsupported), sink, compression="zstd")
         return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
 
     def loads(self, data: memoryview) -> pa.Table:
+        orc = require("pyarrow.orc", "pyarrow")
         return orc.ORCFile(pa.BufferReader(pa.py_buffer(data))).read()
 
 

@@ -5,11 +5,11 @@ types come back as integers, doubles or text."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import adbc_driver_sqlite.dbapi as sqlite
 import pyarrow as pa
 
-from livedata.cache.formats.base import CacheFormat, scratch_file, through_file
+from livedata.cache.formats.base import CacheFormat, require, scratch_file, through_file
 from livedata.cache.formats.coerce import coerce, nested
 
 
@@ -19,6 +19,8 @@ class SQLite(CacheFormat):
     lossless = False  # dates, timestamps, decimals as text; booleans as integers
 
     def dumps(self, table: pa.Table) -> bytes:
+        sqlite = _driver()  # on first use: it imports pyarrow.dataset
+
         def write(path: Path) -> None:
             with sqlite.connect(str(path)) as conn, conn.cursor() as cursor:
                 cursor.adbc_ingest("result", coerce(table, _unsupported))
@@ -27,6 +29,7 @@ class SQLite(CacheFormat):
         return through_file(".sqlite", write)
 
     def loads(self, data: memoryview) -> pa.Table:
+        sqlite = _driver()
         with (
             scratch_file(".sqlite", data) as path,
             sqlite.connect(str(path)) as conn,
@@ -34,6 +37,10 @@ class SQLite(CacheFormat):
         ):
             cursor.execute("SELECT * FROM result")
             return cursor.fetch_arrow_table()
+
+
+def _driver() -> Any:
+    return require("adbc_driver_sqlite.dbapi", "adbc-driver-sqlite")
 
 
 def _unsupported(kind: pa.DataType) -> bool:
