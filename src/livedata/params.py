@@ -93,7 +93,7 @@ class ParamSpec(BaseModel):
         out = self.model_dump(exclude_none=True, exclude={"required"})
         out["required"] = self.is_required
         if "default" in out:
-            out["default"] = _jsonable(self.convert("default", self.default))
+            out["default"] = jsonable(self.convert("default", self.default))
         return out
 
 
@@ -213,9 +213,10 @@ def _check_length(spec: ParamSpec, name: str, value: Sequence[Any], *, what: str
         _fail(name, f"must have at most {upper} {what}", value)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A converted value as JSON shows it: dates and date-times in ISO 8601."""
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

@@ -44,6 +44,7 @@ from livedata.errors import (
     SourceUnavailable,
     StatementTimeout,
 )
+from livedata.params import jsonable
 from livedata.plan import Freshness, Plan, Planner, QueryRequest
 from livedata.settings import Settings
 
@@ -301,7 +302,7 @@ class QueryService:
             "source": plan.target.source,
             "kind": plan.target.kind,
             "name": plan.target.name,
-            "params": _jsonable(plan.params),
+            "params": {name: jsonable(value) for name, value in plan.params.items()},
             "rows": table.num_rows,
             "truncated": truncated,
             "columns": describe_columns(table.schema),
@@ -360,14 +361,3 @@ def _error_from(error: Mapping[str, Any]) -> LivedataError:
 
 def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds")
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
-    def one(value: Any) -> Any:
-        if isinstance(value, list):
-            return [one(v) for v in value]
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        return value
-
-    return {name: one(value) for name, value in params.items()}
