@@ -28,6 +28,7 @@ import anyio
 import anyio.to_thread
 import pyarrow as pa
 
+from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.cache.flight import Flights, host_lock
 from livedata.cache.formats.registry import FORMATS
 from livedata.cache.results import Entry, ResultCache
@@ -156,9 +157,12 @@ class QueryService:
             self.cache.close()
 
     async def run(
-        self, request: QueryRequest, control: CacheControl = CacheControl()
-    ) -> Result:  # frozen
-        return self.count(await self._run(request, control))
+        self,
+        request: QueryRequest,
+        control: CacheControl = CacheControl(),  # frozen
+        caller: Caller = ANONYMOUS,
+    ) -> Result:
+        return self.count(await self._run(request, control, caller))
 
     def count(self, result: Result) -> Result:
         """Tally how a result was answered, and the source time a cached answer saved."""
@@ -168,8 +172,8 @@ class QueryService:
             self.tally[("saved_seconds", *target)] += float(result.header["source_ms"]) / 1000
         return result
 
-    async def _run(self, request: QueryRequest, control: CacheControl) -> Result:
-        plan = await self.planner.plan(request)
+    async def _run(self, request: QueryRequest, control: CacheControl, caller: Caller) -> Result:
+        plan = await self.planner.plan(request, caller.restrictions)
         if self.cache is None or plan.freshness.ttl <= 0:
             return await self._fetch(plan, "bypass", store=False)
         now = self.clock()
