@@ -7,7 +7,7 @@ Connectors block; here they run in worker threads, at most the source's
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -15,10 +15,45 @@ import anyio.to_thread
 import pyarrow as pa
 
 from livedata.catalog import SourceConfig
-from livedata.connectors.base import Connector
+from livedata.connectors.base import Connector, Rows
 from livedata.connectors.registry import create_connector
 from livedata.errors import LivedataError
 from livedata.sql import Statement
+
+
+class Streamed:
+    """A source's rows being read (from worker threads), timed from the statement's start to
+    its last batch."""
+
+    def __init__(self, rows: Rows, started: float, release: Callable[[], None]) -> None:
+        self.rows = rows
+        self.schema = rows.schema
+        self._started = started
+        self._finished: float | None = None
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        yield from self.rows
+        self._finished = time.perf_counter()
+
+    def read_all(self) -> pa.Table:
+        return pa.Table.from_batches(list(self), self.schema)
+
+    @property
+    def source_ms(self) -> float:
+        """Milliseconds the source has worked so far, final once the last batch is read."""
+        return ((self._finished or time.perf_counter()) - self._started) * 1000
+
+    async def aclose(self) -> None:
+        """End the statement (dropping its connection if rows are left) and free the slot."""
+        if self._release is None:
+            return
+        release, self._release = self._release, None
+        try:
+            with anyio.CancelScope(shield=True):  # also when the client left: cancelled here
+                await anyio.to_thread.run_sync(self.rows.close)
+        finally:
+            release()
 
 
 class Sources:
@@ -38,16 +73,27 @@ class Sources:
     def __getitem__(self, name: str) -> Connector[Any]:
         return self.connectors[name]
 
-    async def fetch(self, source: str, statement: Statement) -> tuple[pa.Table, float]:
-        """The result and the milliseconds the source worked (not the wait for a slot)."""
-        connector = self.connectors[source]
-
-        def timed() -> tuple[pa.Table, float]:
+    async def stream(self, source: str, statement: Statement) -> Streamed:
+        """Start ``statement``; it holds one of the source's slots until closed."""
+        slot = self._slots[source]
+        holder = object()  # the rows may be read and closed from another task
+        await slot.acquire_on_behalf_of(holder)
+        try:
             started = time.perf_counter()
-            table = connector.fetch(statement)
-            return table, (time.perf_counter() - started) * 1000
+            rows = await anyio.to_thread.run_sync(self.connectors[source].stream, statement)
+        except BaseException:
+            slot.release_on_behalf_of(holder)
+            raise
+        return Streamed(rows, started, lambda: slot.release_on_behalf_of(holder))
 
-        return await anyio.to_thread.run_sync(timed, limiter=self._slots[source])
+    async def fetch(self, source: str, statement: Statement) -> tuple[pa.Table, float]:
+        """The whole result and the milliseconds the source worked (not the wait for a slot)."""
+        streamed = await self.stream(source, statement)
+        try:
+            table = await anyio.to_thread.run_sync(streamed.read_all)
+        finally:
+            await streamed.aclose()
+        return table, streamed.source_ms
 
     async def readiness(self) -> dict[str, dict[str, str]]:
         """Ping every source concurrently; report each one's status, never its address."""
