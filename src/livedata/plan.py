@@ -30,6 +30,7 @@ from livedata.errors import (
 from livedata.params import ParamSpec, convert_all
 
 MAX_OFFSET = 10_000_000
+STATEMENTS_KEPT = 4096  # built SQL statements remembered by plan key, least recently used out
 # Settings of a source that do not change its results, so they stay out of cache keys.
 _NOT_IDENTITY = {
     "password",
@@ -91,6 +92,7 @@ class Planner:
         self.sources = sources
         self.defaults = defaults
         self._schemas: dict[tuple[str, str], pa.Schema] = {}
+        self._statements: dict[str, sql.Statement] = {}
         self._definitions = {
             (kind, name): hashlib.blake2b(
                 orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS),
@@ -150,10 +152,19 @@ class Planner:
             self._tags(target),
         )
 
-    def statement(self, plan: Plan, options: sql.Options | None = None) -> sql.Statement:
+    def statement(self, plan: Plan) -> sql.Statement:
+        """The plan's SQL, built once per key: building it costs more than the rest of a
+        small uncached request's planning."""
+        statement = self._statements.pop(plan.key, None) or self._build(plan)
+        self._statements[plan.key] = statement  # most recently used last
+        if len(self._statements) > STATEMENTS_KEPT:
+            del self._statements[next(iter(self._statements))]
+        return statement
+
+    def _build(self, plan: Plan) -> sql.Statement:
         target, connector = plan.target, self.sources[plan.target.source]
         style: dict[str, Any] = {"dialect": connector.dialect, "style": connector.paramstyle}
-        options = plan.options if options is None else options
+        options = plan.options
         if isinstance(target.config, TableConfig):
             name = target.config.table or target.name
             return sql.select_table(name, target.config.db_schema, options, **style)
@@ -242,7 +253,7 @@ class Planner:
         cached = (target.kind, target.name)
         if cached not in self._schemas:
             probe = Plan(target, params, sql.Options(limit=0), 0, False, "", self.defaults, ())
-            table, _ = await self.sources.fetch(target.source, self.statement(probe))
+            table, _ = await self.sources.fetch(target.source, self._build(probe))
             self._schemas[cached] = table.schema
         return self._schemas[cached]
 

@@ -16,8 +16,11 @@ import duckdb
 
 from livedata.catalog import DuckDBSource
 from livedata.connectors.base import Batches, Connector
+from livedata.connectors.watchdog import Watchdog
 from livedata.errors import LivedataError, QueryFailed, StatementTimeout
 from livedata.sql import Statement
+
+WATCHDOG = Watchdog()
 
 
 class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
@@ -60,19 +63,18 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
         return self._root().cursor()
 
     def _execute(self, conn: duckdb.DuckDBPyConnection, statement: Statement) -> Batches:
-        # The timer runs until the last batch is read: DuckDB computes batches on demand.
+        # The deadline holds until the last batch is read: DuckDB computes batches on demand.
         # An interrupt that lands just after the statement ends is harmless: DuckDB ignores
         # it on an idle connection (checked with duckdb 2.0), so the next query is not hit.
-        timer = threading.Timer(self.config.statement_timeout, conn.interrupt)
-        timer.start()
+        cancel = WATCHDOG.after(self.config.statement_timeout, conn.interrupt)
         try:
             reader = conn.sql(statement.text, params=list(statement.params)).to_arrow_reader()
         except BaseException:
-            timer.cancel()
+            cancel()
             raise
 
         def close() -> None:
-            timer.cancel()
+            cancel()
             reader.close()
 
         return Batches(reader.schema, iter(reader), close)
