@@ -110,3 +110,23 @@ def test_sample_load_into_postgres(tmp_path: Path, sample_of: Callable[[str], Sa
     wrong = run("sample", "load", "--source", "nope", env={"LIVEDATA_CATALOG": str(catalog)})
     assert wrong.returncode == 2
     assert "no source 'nope'; known: pg" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("LIVEDATA_CACHE_FORMAT", "csv", "does not keep every type"),
+        ("LIVEDATA_CACHE_FORMAT", "arow", "Did you mean 'arrow'"),
+        ("LIVEDATA_PORT", "abc", "valid integer"),
+        ("LIVEDATA_CACHE_TTL", "-1", "greater than or equal to 0"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_the_variable(
+    variable: str, value: str, says: str
+) -> None:
+    done = run("serve", env={variable: value})
+    assert done.returncode == 2
+    message = " ".join(done.stderr.split())  # rich wraps long lines
+    assert f"error: {variable}:" in message
+    assert says in message
+    assert "Traceback" not in done.stderr

@@ -15,12 +15,14 @@ import orjson
 import pyarrow as pa
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.box import SIMPLE
 from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
-from livedata.cache.formats.registry import FORMATS
+from livedata.cache.formats.base import FormatUnavailable
+from livedata.cache.formats.registry import cache_format
 from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.errors import CatalogError, LivedataError
@@ -61,10 +63,26 @@ CatalogOption = Annotated[
 ]
 
 
+def _settings() -> Settings:
+    """The settings from the environment, or stop with exit code 2 naming the variable."""
+    try:
+        settings = Settings()
+        cache_format(settings.cache_format)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            variable = "LIVEDATA_" + "_".join(map(str, problem["loc"])).upper()
+            err.print(f"[red]error:[/red] {variable}: {problem['msg']}", highlight=False)
+        raise typer.Exit(2) from exc
+    except (ValueError, FormatUnavailable) as exc:
+        err.print(f"[red]error:[/red] LIVEDATA_CACHE_FORMAT: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    return settings
+
+
 def _load(catalog_path: Path | None) -> Catalog:
     """Load the catalog or stop with exit code 2 and a message naming the field and the fix."""
     try:
-        catalog = load_catalog(catalog_path or Settings().catalog)
+        catalog = load_catalog(catalog_path or _settings().catalog)
         catalog.check_secrets()
     except CatalogError as exc:
         err.print(f"[red]error:[/red] {exc.message}", highlight=False)
@@ -82,7 +100,7 @@ def serve(
     """Serve the HTTP API (POST /query, GET /queries, /health, /ready, /docs)."""
     overrides = {"LIVEDATA_CATALOG": catalog, "LIVEDATA_HOST": host, "LIVEDATA_PORT": port}
     os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
-    settings = Settings()
+    settings = _settings()
     _load(settings.catalog)  # fail fast, before any worker starts
     uvicorn.run(
         "livedata.web.app:create_app",
@@ -119,7 +137,7 @@ def query(
         if table
         else QueryRequest(query=name, params=params, limit=limit)
     )
-    service = QueryService.create(_load(catalog), Settings())
+    service = QueryService.create(_load(catalog), _settings())
 
     async def run() -> tuple[Result, pa.Table]:
         result = await service.run(request)
@@ -178,9 +196,9 @@ def sample_load(
 @contextmanager
 def _cache() -> Iterator[ResultCache]:
     """The cache of LIVEDATA_CACHE_DIR, the one the server uses; closed after use."""
-    settings = Settings()
+    settings = _settings()
     cache = ResultCache(
-        settings.cache_dir, settings.cache_max_bytes, FORMATS[settings.cache_format]
+        settings.cache_dir, settings.cache_max_bytes, cache_format(settings.cache_format)
     )
     try:
         yield cache

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.cache.flight import Flights, host_lock
-from livedata.cache.formats.registry import FORMATS
+from livedata.cache.formats.registry import cache_format
 from livedata.cache.results import Entry, ResultCache
 from livedata.catalog import Catalog
 from livedata.connectors.sources import Sources, Streamed
@@ -150,7 +150,7 @@ class QueryService:
         cache = None
         if settings.cache_ttl > 0 or catalog_uses_cache(catalog):
             cache = ResultCache(
-                settings.cache_dir, settings.cache_max_bytes, FORMATS[settings.cache_format]
+                settings.cache_dir, settings.cache_max_bytes, cache_format(settings.cache_format)
             )
         return cls(catalog, Sources.from_configs(catalog.sources), settings, cache, clock)
 
