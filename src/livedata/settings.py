@@ -37,6 +37,16 @@ class Settings(BaseSettings):
         description="Address to listen on. Loopback by default: nothing is exposed by accident.",
     )
     port: int = Field(default=5000, ge=0, le=65535, description="TCP port to listen on.")
+    auth_file: Path | None = Field(
+        default=None,
+        description="Access file (TOML): API keys and embed-token keys, and what each may run. "
+        "Unset: no authentication, and only a loopback address may be served.",
+    )
+    allow_public_without_auth: bool = Field(
+        default=False,
+        description="Serve a non-loopback address without an access file (only behind a proxy "
+        "that authenticates).",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="Largest request body accepted (413 beyond)."
     )
