@@ -133,11 +133,11 @@ def load_access(path: Path, catalog: Catalog) -> AccessFile:
     for key_id, key in access.api_keys.items():
         if not ID_PATTERN.fullmatch(key_id):
             raise AccessFileError(f"{path}: api_keys.{key_id}: ids are letters, digits or '-'.")
-        _check_names(path, f"api_keys.{key_id}", key, catalog)
+        check_grant(key, catalog, f"{path}: api_keys.{key_id}")
     return _relative_to(access, path.parent)
 
 
-def _check_names(path: Path, where: str, grant: Grant, catalog: Catalog) -> None:
+def check_grant(grant: Grant, catalog: Catalog, where: str) -> None:
     """A typo in an allow-list would silently deny; say so at start-up instead."""
     for kind, names, known in (
         ("query", grant.queries, catalog.queries),
@@ -146,7 +146,7 @@ def _check_names(path: Path, where: str, grant: Grant, catalog: Catalog) -> None
         for name in names:
             if name != "*" and name not in known:
                 problem = unknown_name(AccessFileError, kind, name, known)
-                raise AccessFileError(f"{path}: {where}: {problem.message}")
+                raise AccessFileError(f"{where}: {problem.message}")
 
 
 def _relative_to(access: AccessFile, base: Path) -> AccessFile:
