@@ -153,13 +153,17 @@ def _relative_to(access: AccessFile, base: Path) -> AccessFile:
     tokens = access.tokens
     if tokens is None:
         return access
-    keys = {
-        kid: key
-        if key.public_key is None
-        else key.model_copy(update={"public_key": base / key.public_key})
-        for kid, key in tokens.keys.items()
-    }
+    keys = {kid: _key_relative_to(key, base) for kid, key in tokens.keys.items()}
     jwks = None if tokens.jwks is None else base / tokens.jwks
     return access.model_copy(
         update={"tokens": tokens.model_copy(update={"keys": keys, "jwks": jwks})}
     )
+
+
+def _key_relative_to(key: TokenKey, base: Path) -> TokenKey:
+    if key.public_key is not None:
+        return key.model_copy(update={"public_key": base / key.public_key})
+    if key.secret is not None and key.secret.file is not None:
+        secret = key.secret.model_copy(update={"file": base / key.secret.file})
+        return key.model_copy(update={"secret": secret})
+    return key
