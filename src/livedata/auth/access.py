@@ -117,8 +117,8 @@ def load_access(path: Path, catalog: Catalog) -> AccessFile:
     """Read and check the access file; AccessFileError names the field and the fix."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise AccessFileError(f"{path}: no such access file; fix LIVEDATA_AUTH_FILE.") from exc
+    except OSError as exc:
+        raise AccessFileError(f"{path}: cannot read the access file ({exc.strerror}).") from exc
     except tomllib.TOMLDecodeError as exc:
         raise AccessFileError(f"{path}: not valid TOML: {exc}.") from exc
     reject_plaintext_secrets(raw, path, AccessFileError)
