@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import uvicorn
 from rich.box import SIMPLE
 from rich.console import Console
 from rich.filesize import decimal
+from rich.markup import escape
 from rich.table import Table
 
 from livedata.auth.access import Grant, check_grant
@@ -76,7 +78,7 @@ def _load(catalog_path: Path | None) -> Catalog:
         catalog = load_catalog(catalog_path or Settings().catalog)
         catalog.check_secrets()
     except CatalogError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from exc
     return catalog
 
@@ -97,7 +99,7 @@ def _access(path: Path | None, catalog: Catalog) -> Authenticator | None:
     try:
         return Authenticator.from_file(path, catalog)
     except CatalogError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from exc
 
 
@@ -129,7 +131,7 @@ def serve(
     try:
         check_exposure(settings.host, authenticator is not None, settings.allow_public_without_auth)
     except UnsafeExposure as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from exc
     uvicorn.run(
         "livedata.web.app:create_app",
@@ -171,7 +173,7 @@ def query(
         result = asyncio.run(service.run(request))
         rows = service.table(result)
     except LivedataError as exc:
-        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(1) from exc
     finally:
         service.close()
@@ -219,7 +221,7 @@ def sample_load(
         with err.status(f"loading the sample into {source}..."):
             counts = load_sample(source, loaded.sources[source])
     except LivedataError as exc:
-        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(1) from exc
     for table_name, rows in counts.items():
         Console().print(f"{table_name}: {rows} rows")
@@ -322,7 +324,7 @@ def cache_invalidate(
     try:
         tag = invalidation_tag(_load(catalog), *given[0])
     except LivedataError as exc:
-        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from exc
     with _cache() as cache:
         removed = cache.invalidate(tag)
@@ -362,7 +364,7 @@ def _grant(
     try:
         check_grant(grant, catalog, "grant")
     except CatalogError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from exc
     return grant
 
@@ -386,7 +388,7 @@ def keys_new(
     section = {"hash": stored, **grant.model_dump()}
     lines = [f"{name} = {_toml(value)}" for name, value in section.items()]
     # The key on stderr, the section on stdout: `keys new ID >> access.toml` is safe.
-    err.print(f"API key (shown only now; give it to its holder, keep no copy):\n{key}")
+    print(f"API key (shown only now; give it to its holder, keep no copy):\n{key}", file=sys.stderr)
     print(f"[api_keys.{key_id}]\n" + "\n".join(lines) + "\n")
 
 
@@ -429,7 +431,7 @@ def token_issue(
         print(issue(config, kid, signing, subject, grant, ttl))
     except (OSError, CatalogError, jwt.PyJWTError, ValueError) as exc:
         message = exc.message if isinstance(exc, CatalogError) else str(exc)
-        err.print(f"[red]error:[/red] {message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
         raise typer.Exit(2) from exc
 
 

@@ -94,9 +94,7 @@ def issue(
     ttl: float,
 ) -> str:
     """A token for a builder's backend to hand to a browser, signed with ``kid``'s key."""
-    key = config.keys.get(kid)
-    if key is None:
-        raise AccessFileError(f"no [tokens.keys.{kid}]; known: {', '.join(config.keys) or 'none'}")
+    key = _signing_key(config, kid)
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject,
@@ -112,8 +110,15 @@ def issue(
 
 def signing_secret(config: Tokens, kid: str) -> str | None:
     """The shared secret of an HS256 key (signing and verifying are the same key)."""
+    secret = _signing_key(config, kid).secret
+    return None if secret is None else secret.resolve()
+
+
+def _signing_key(config: Tokens, kid: str) -> TokenKey:
     key = config.keys.get(kid)
-    return None if key is None or key.secret is None else key.secret.resolve()
+    if key is None:
+        raise AccessFileError(f"no [tokens.keys.{kid}]; known: {', '.join(config.keys) or 'none'}")
+    return key
 
 
 def _parse(kid: str, key: TokenKey) -> VerificationKey:
