@@ -224,13 +224,7 @@ class _FieldError(ValueError):
 def load_catalog(path: Path, environ: Mapping[str, str] | None = None) -> Catalog:
     """Read, override from the environment, validate; raise CatalogError naming field and fix."""
     environ = os.environ if environ is None else environ
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CatalogError(f"{path}: no such catalog file; set LIVEDATA_CATALOG.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML: {exc}.") from exc
-    reject_plaintext_secrets(raw, path, CatalogError)
+    raw = read_toml(path, CatalogError, "no such catalog file; set LIVEDATA_CATALOG")
     _apply_overrides(raw, environ, path)
     try:
         catalog = Catalog.model_validate(raw)
@@ -270,7 +264,22 @@ def plaintext_secrets(node: Any, location: str = "") -> list[str]:
     return [location] if isinstance(node, str) and _SECRET_TEXT.search(node) else []
 
 
-def reject_plaintext_secrets(raw: dict[str, Any], path: Path, error: type[CatalogError]) -> None:
+def read_toml(path: Path, error: type[CatalogError], missing: str) -> dict[str, Any]:
+    """A configuration file as data; ``error`` when it is missing, broken or holds a
+    plain-text secret."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {missing}.") from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror}).") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}.") from exc
+    _reject_plaintext_secrets(raw, path, error)
+    return raw
+
+
+def _reject_plaintext_secrets(raw: dict[str, Any], path: Path, error: type[CatalogError]) -> None:
     found = plaintext_secrets(raw)
     if found:
         raise error(

@@ -22,7 +22,6 @@ HS256 secret is a ``{ env = ... }`` or ``{ file = ... }`` reference.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from livedata.auth.caller import Caller
 from livedata.auth.keys import ID_PATTERN, is_digest
-from livedata.catalog import Catalog, SecretRef, explain, reject_plaintext_secrets
+from livedata.catalog import Catalog, SecretRef, explain, read_toml
 from livedata.errors import AccessFileError, unknown_name
 
 ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")  # the allow-list; "none" is never accepted
@@ -115,13 +114,7 @@ class AccessFile(_Strict):
 
 def load_access(path: Path, catalog: Catalog) -> AccessFile:
     """Read and check the access file; AccessFileError names the field and the fix."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AccessFileError(f"{path}: cannot read the access file ({exc.strerror}).") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise AccessFileError(f"{path}: not valid TOML: {exc}.") from exc
-    reject_plaintext_secrets(raw, path, AccessFileError)
+    raw = read_toml(path, AccessFileError, "no such access file; fix LIVEDATA_AUTH_FILE")
     try:
         access = AccessFile.model_validate(raw)
     except ValidationError as exc:
