@@ -82,6 +82,7 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.catalog = catalog
+    app.state.authenticator = authenticator
     app.state.describe = lambda caller: _describe(catalog, service, caller)
     app.state.metrics = metrics.registry_for(service)
     app.include_router(router)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.catalog import Catalog
 from livedata.params import ParamSpec
-from livedata.web.auth import caller_of
+from livedata.web.auth import PUBLIC, caller_of
 from livedata.web.models import QueryBody
 from livedata.web.responses import JSONResponse
 
@@ -87,6 +87,13 @@ def _endpoints(app: FastAPI) -> dict[str, Any]:
     body = QueryBody.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(body.pop("$defs", {}))
     schemas["QueryBody"] = body
+    if app.state.authenticator is not None:  # every operation but the public ones needs it
+        bearer = {"type": "http", "scheme": "bearer", "description": "API key or embed token."}
+        document["components"]["securitySchemes"] = {"bearer": bearer}
+        document["security"] = [{"bearer": []}]
+        for path in PUBLIC & set(document["paths"]):
+            for operation in document["paths"][path].values():
+                operation["security"] = []
     app.openapi_schema = document
     return document
 
