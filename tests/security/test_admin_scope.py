@@ -50,3 +50,11 @@ def test_ready_is_public_but_names_sources_to_admins_only(
     assert "sources" not in reader
     ops = httpx.get(f"{auth_url}/ready", headers=credentials.key("ops")).json()
     assert ops["sources"] == {"sample": {"status": "ok"}}
+
+
+def test_the_openapi_document_lists_401_and_403(auth_url: str, credentials: Credentials) -> None:
+    paths = httpx.get(f"{auth_url}/openapi.json").json()["paths"]
+    assert {"401", "403"} <= set(paths["/query"]["post"]["responses"])
+    assert {"401", "403"} <= set(paths["/cache/stats"]["get"]["responses"])
+    assert {"401", "403"} <= set(paths["/metrics"]["get"]["responses"])
+    assert "401" in paths["/queries"]["get"]["responses"]

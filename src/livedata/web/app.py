@@ -25,7 +25,7 @@ from livedata.encoders.json import describe_columns
 from livedata.service import QueryService
 from livedata.settings import Settings
 from livedata.web import admin, metrics, openapi
-from livedata.web.auth import Authentication, require_admin
+from livedata.web.auth import ADMIN_ONLY, UNAUTHENTICATED, Authentication, require_admin
 from livedata.web.errors import HANDLERS
 from livedata.web.hot import HotBodies, HotPath
 from livedata.web.routes import router
@@ -85,11 +85,12 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.describe = lambda caller: _describe(catalog, service, caller)
     app.state.metrics = metrics.registry_for(service)
-    app.include_router(router)
+    app.include_router(router, responses=UNAUTHENTICATED)
     app.include_router(openapi.router)
-    admin_only = [Depends(require_admin)]
-    app.include_router(admin.router, dependencies=admin_only)
-    app.include_router(metrics.router, dependencies=admin_only)
+    for admin_router in (admin.router, metrics.router):
+        app.include_router(
+            admin_router, dependencies=[Depends(require_admin)], responses=ADMIN_ONLY
+        )
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.add_middleware(Authentication, authenticator=authenticator)

@@ -11,6 +11,7 @@ All authentication failures get one body and one challenge; the reason goes to t
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -21,10 +22,14 @@ from livedata.auth.caller import ANONYMOUS, NOBODY, Caller
 from livedata.auth.credentials import Authenticator
 from livedata.errors import Forbidden, Unauthenticated
 from livedata.web.errors import CHALLENGE, error_response
+from livedata.web.models import ErrorBody
 
 log = logging.getLogger("livedata.auth")
 
 PUBLIC = {"/health", "/ready", "/openapi.json", "/docs"}
+# For the OpenAPI document: any endpoint answers 401 to bad credentials, admin ones 403.
+UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {**UNAUTHENTICATED, 403: {"model": ErrorBody}}
 # Query-string names that carry credentials elsewhere: URLs end up in logs and histories.
 _URL_CREDENTIALS = {"access_token", "token", "api_key", "apikey", "key", "jwt", "auth"}
 

@@ -52,7 +52,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
             }
         },
         304: {"description": "Not modified: the entry's ETag matches If-None-Match."},
-        **_errors(400, 404, 406, 413, 415, 422, 500, 502, 503, 504),
+        **_errors(400, 403, 404, 406, 413, 415, 422, 500, 502, 503, 504),
     },
     openapi_extra={
         "requestBody": {
