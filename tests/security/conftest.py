@@ -46,6 +46,16 @@ class Credentials:
         header = {"kid": kid, **(headers or {})}
         return jwt.encode(payload, key, algorithm=algorithm, headers=header)
 
+    def private_pem(self, kid: str) -> bytes:
+        """What the builder's backend keeps; the server never sees it."""
+        return bytes(
+            self.signing[kid][1].private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
     def bearer(self, credential: str) -> Headers:
         return {"Authorization": f"Bearer {credential}"}
 

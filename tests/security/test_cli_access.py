@@ -78,14 +78,7 @@ def test_token_issue_mints_a_token_the_server_accepts(
 ) -> None:
     args = ["--auth-file", str(credentials.access_file), "--kid", kid, "--subject", "user-7"]
     if kid == "ed":  # the builder's backend holds the private key; the server never does
-        from cryptography.hazmat.primitives import serialization
-
-        pem = credentials.signing["ed"][1].private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        (tmp_path / "ed.pem").write_bytes(pem)
+        (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
         args += ["--private-key", str(tmp_path / "ed.pem")]
     done = run("token", "issue", *args, "-q", "countries_by_region", "-r", "region=Oceania")
     assert done.returncode == 0, done.stderr
@@ -170,3 +163,26 @@ def test_the_access_file_is_checked_for_plain_text_secrets_too(tmp_path: Path) -
     assert done.returncode == 2
     assert "plain-text secret(s) at tokens.keys.k.secret" in " ".join(done.stderr.split())
     assert SECRET not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("key_lines", "says"),
+    [
+        pytest.param('algorithm = "HS256"\nsecret = { file = "short" }', "32 bytes", id="short"),
+        pytest.param('algorithm = "RS256"\npublic_key = "ed.pem"', "not a RS256", id="wrong-alg"),
+        pytest.param('algorithm = "EdDSA"\npublic_key = "ed.pem"', "private key", id="private"),
+        pytest.param('algorithm = "none"\npublic_key = "ed.pem"', "algorithm", id="alg-none"),
+        pytest.param('algorithm = "RS256"\nsecret = { env = "X" }', "public_key", id="no-key"),
+    ],
+)
+def test_a_broken_token_key_stops_start_up(
+    tmp_path: Path, credentials: Credentials, key_lines: str, says: str
+) -> None:
+    (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
+    (tmp_path / "short").write_text("too-short")
+    access = tmp_path / "access.toml"
+    access.write_text(f'[tokens]\naudience = "a"\n[tokens.keys.k]\n{key_lines}\n')
+    done = run("catalog", "check", LIVEDATA_AUTH_FILE=str(access))
+    assert done.returncode == 2
+    assert says in " ".join(done.stderr.split())
+    assert "BEGIN PRIVATE KEY" not in done.stderr

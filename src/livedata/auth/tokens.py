@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -146,7 +147,7 @@ def _parse(kid: str, key: TokenKey) -> VerificationKey:
     return VerificationKey(key.algorithm, parsed)
 
 
-def _jwks(path: Any) -> dict[str, VerificationKey]:
+def _jwks(path: Path) -> dict[str, VerificationKey]:
     try:
         document = json.loads(path.read_text())
         keys = {}
