@@ -50,7 +50,7 @@ def write(tmp_path: Path, text: str) -> Path:
         pytest.param(
             'password = { env = "DB_PASSWORD" }',
             'password = "hunter2"',
-            "sources.db.postgres.password",
+            "plain-text secret(s) at sources.db.password",
             id="plain-text-secret",
         ),
         pytest.param(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -223,21 +224,69 @@ class _FieldError(ValueError):
 def load_catalog(path: Path, environ: Mapping[str, str] | None = None) -> Catalog:
     """Read, override from the environment, validate; raise CatalogError naming field and fix."""
     environ = os.environ if environ is None else environ
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CatalogError(f"{path}: no such catalog file; set LIVEDATA_CATALOG.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML: {exc}.") from exc
+    raw = read_toml(path, CatalogError, "no such catalog file; set LIVEDATA_CATALOG")
     _apply_overrides(raw, environ, path)
     try:
         catalog = Catalog.model_validate(raw)
         _cross_check(catalog)
     except ValidationError as exc:
-        raise CatalogError(_explain(path, exc, raw)) from exc
+        raise CatalogError(explain(path, exc, Catalog)) from exc
     except _FieldError as exc:
         raise CatalogError(f"{path}: {'.'.join(exc.location)}: {exc}.") from exc
     return _resolve_paths(catalog, path.parent)
+
+
+# A field named like a secret, a password in a connection string, a private key.
+_SECRET_NAME = re.compile(
+    r"password|passwd|pwd|secret|token|api_?key|private_?key|credential", re.I
+)
+_SECRET_TEXT = re.compile(
+    r"://[^/\s:@]+:[^/\s@]+@|\b(password|pwd)\s*=\s*[^\s'\"]|-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    re.I,
+)
+
+
+def plaintext_secrets(node: Any, location: str = "") -> list[str]:
+    """Where a file holds a secret as a literal (never the secret itself): a field named like
+    one whose value is text or a number, or text carrying a password or a private key."""
+    if isinstance(node, dict):
+        found = []
+        for key, value in node.items():
+            where = f"{location}.{key}" if location else str(key)
+            if _SECRET_NAME.search(str(key)) and isinstance(value, str | int | float):
+                found.append(where)
+            else:
+                found += plaintext_secrets(value, where)
+        return found
+    if isinstance(node, list):
+        nested = [plaintext_secrets(item, f"{location}[{i}]") for i, item in enumerate(node)]
+        return [where for inner in nested for where in inner]
+    return [location] if isinstance(node, str) and _SECRET_TEXT.search(node) else []
+
+
+def read_toml(path: Path, error: type[CatalogError], missing: str) -> dict[str, Any]:
+    """A configuration file as data; ``error`` when it is missing, broken or holds a
+    plain-text secret."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {missing}.") from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror}).") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}.") from exc
+    _reject_plaintext_secrets(raw, path, error)
+    return raw
+
+
+def _reject_plaintext_secrets(raw: dict[str, Any], path: Path, error: type[CatalogError]) -> None:
+    found = plaintext_secrets(raw)
+    if found:
+        raise error(
+            f"{path}: plain-text secret(s) at {', '.join(found)}. Files get copied, committed "
+            'and logged: write { env = "VAR" } or { file = "/run/secrets/name" } instead, and '
+            "for a password inside a connection string or SQL, move it into such a field."
+        )
 
 
 def _apply_overrides(raw: dict[str, Any], environ: Mapping[str, str], path: Path) -> None:
@@ -262,18 +311,19 @@ def _parse_env_value(value: str) -> Any:
         return value
 
 
-def _explain(path: Path, exc: ValidationError, raw: dict[str, Any]) -> str:
-    lines = [f"{path}: the catalog is not valid ({exc.error_count()} problem(s)):"]
+def explain(path: Path, exc: ValidationError, root: type[BaseModel]) -> str:
+    """Every problem of a file validated as ``root``, each with its field and its fix."""
+    lines = [f"{path}: the file is not valid ({exc.error_count()} problem(s)):"]
     for error in exc.errors():
         location = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
-        lines.append(f"  {location}: {_fix(error, raw)}")
+        lines.append(f"  {location}: {_fix(error, root)}")
     return "\n".join(lines)
 
 
-def _fix(error: Any, raw: dict[str, Any]) -> str:
+def _fix(error: Any, root: type[BaseModel]) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
-        allowed = _allowed_fields(raw, loc)
+        allowed = _allowed_fields(root, loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return f"unknown field; {hint}allowed here: {', '.join(allowed)}"
@@ -286,8 +336,8 @@ def _fix(error: Any, raw: dict[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def _allowed_fields(raw: dict[str, Any], loc: tuple[Any, ...]) -> list[str]:
-    model: Any = Catalog
+def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    model: Any = root
     for part in loc[:-1]:
         fields = getattr(model, "model_fields", None)
         if fields and part in fields:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import jwt
 import orjson
 import pyarrow as pa
 import typer
@@ -19,13 +21,19 @@ from pydantic import ValidationError
 from rich.box import SIMPLE
 from rich.console import Console
 from rich.filesize import decimal
+from rich.markup import escape
 from rich.table import Table
 
+from livedata.auth.access import Grant, check_grant
+from livedata.auth.credentials import Authenticator
+from livedata.auth.exposure import check_exposure
+from livedata.auth.keys import new_key
+from livedata.auth.tokens import issue, signing_secret
 from livedata.cache.formats.base import FormatUnavailable
 from livedata.cache.formats.registry import cache_format
 from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
-from livedata.errors import CatalogError, LivedataError
+from livedata.errors import AccessFileError, CatalogError, LivedataError, UnsafeExposure
 from livedata.plan import QueryRequest, invalidation_tag
 from livedata.service import QueryService, Result
 from livedata.settings import Settings
@@ -49,6 +57,10 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(sample_app, name="sample")
 app.add_typer(study_app, name="bench", help="Reproducible studies (see docs/cache-formats.md).")
 app.add_typer(cache_app, name="cache")
+keys_app = typer.Typer(help="API keys for the access file.", no_args_is_help=True)
+token_app = typer.Typer(help="Embed tokens for a builder's backend.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(token_app, name="token")
 err = Console(stderr=True)
 
 CatalogOption = Annotated[
@@ -71,10 +83,10 @@ def _settings() -> Settings:
     except ValidationError as exc:
         for problem in exc.errors():
             variable = "LIVEDATA_" + "_".join(map(str, problem["loc"])).upper()
-            err.print(f"[red]error:[/red] {variable}: {problem['msg']}", highlight=False)
+            err.print(f"[red]error:[/red] {variable}: {escape(problem['msg'])}", highlight=False)
         raise typer.Exit(2) from exc
     except (ValueError, FormatUnavailable) as exc:
-        err.print(f"[red]error:[/red] LIVEDATA_CACHE_FORMAT: {exc}", highlight=False)
+        err.print(f"[red]error:[/red] LIVEDATA_CACHE_FORMAT: {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     return settings
 
@@ -85,9 +97,29 @@ def _load(catalog_path: Path | None) -> Catalog:
         catalog = load_catalog(catalog_path or _settings().catalog)
         catalog.check_secrets()
     except CatalogError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from exc
     return catalog
+
+
+AuthFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--auth-file",
+        help="Access file: API keys and token keys (default: LIVEDATA_AUTH_FILE; none: no auth).",
+        envvar="LIVEDATA_AUTH_FILE",
+        show_envvar=True,
+    ),
+]
+
+
+def _access(path: Path | None, catalog: Catalog) -> Authenticator | None:
+    """Load the access file (when one is set) or stop with exit code 2 naming the fix."""
+    try:
+        return Authenticator.from_file(path, catalog)
+    except CatalogError as exc:
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -96,12 +128,30 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 5000).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    auth_file: AuthFileOption = None,
+    allow_public_without_auth: Annotated[
+        bool,
+        typer.Option(
+            help="Serve a non-loopback address with no access file (proxy authenticates)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (POST /query, GET /queries, /health, /ready, /docs)."""
-    overrides = {"LIVEDATA_CATALOG": catalog, "LIVEDATA_HOST": host, "LIVEDATA_PORT": port}
+    overrides = {
+        "LIVEDATA_CATALOG": catalog,
+        "LIVEDATA_HOST": host,
+        "LIVEDATA_PORT": port,
+        "LIVEDATA_AUTH_FILE": auth_file,
+        "LIVEDATA_ALLOW_PUBLIC_WITHOUT_AUTH": allow_public_without_auth or None,
+    }
     os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
     settings = _settings()
-    _load(settings.catalog)  # fail fast, before any worker starts
+    authenticator = _access(settings.auth_file, _load(settings.catalog))  # before any worker
+    try:
+        check_exposure(settings.host, authenticator is not None, settings.allow_public_without_auth)
+    except UnsafeExposure as exc:
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
+        raise typer.Exit(2) from exc
     uvicorn.run(
         "livedata.web.app:create_app",
         factory=True,
@@ -146,7 +196,7 @@ def query(
     try:
         result, rows = asyncio.run(run())
     except LivedataError as exc:
-        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(1) from exc
     finally:
         service.close()
@@ -169,6 +219,13 @@ def catalog_check(catalog: CatalogOption = None) -> None:
         f"catalog ok: {len(loaded.sources)} source(s), {len(loaded.tables)} table(s), "
         f"{len(loaded.queries)} query(ies)"
     )
+    authenticator = _access(_settings().auth_file, loaded)
+    if authenticator is not None:
+        tokens = authenticator.tokens
+        Console().print(
+            f"access file ok: {len(authenticator.access.api_keys)} API key(s), "
+            f"{0 if tokens is None else len(tokens.keys)} token key(s)"
+        )
 
 
 @sample_app.command("load")
@@ -187,7 +244,7 @@ def sample_load(
         with err.status(f"loading the sample into {source}..."):
             counts = load_sample(source, loaded.sources[source])
     except LivedataError as exc:
-        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(1) from exc
     for table_name, rows in counts.items():
         Console().print(f"{table_name}: {rows} rows")
@@ -290,11 +347,115 @@ def cache_invalidate(
     try:
         tag = invalidation_tag(_load(catalog), *given[0])
     except LivedataError as exc:
-        err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from exc
     with _cache() as cache:
         removed = cache.invalidate(tag)
     Console().print(f"removed {_entries(removed)} ({tag})")
+
+
+QueriesOption = Annotated[
+    list[str] | None, typer.Option("--query", "-q", help='A named query it may run; "*": all.')
+]
+TablesOption = Annotated[
+    list[str] | None, typer.Option("--table", "-t", help='A table it may read; "*": all.')
+]
+RestrictOption = Annotated[
+    list[str] | None,
+    typer.Option("--restrict", "-r", help="A forced value as name=value (parameter or column)."),
+]
+AdminOption = Annotated[bool, typer.Option(help="May manage the cache and read /metrics.")]
+
+
+def _grant(
+    queries: list[str] | None,
+    tables: list[str] | None,
+    restrict: list[str] | None,
+    admin: bool,
+    catalog: Catalog,
+) -> Grant:
+    restrictions: dict[str, Any] = {}
+    for item in restrict or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            err.print(f"[red]error:[/red] --restrict {item!r}: write name=value")
+            raise typer.Exit(2)
+        restrictions[name] = value
+    grant = Grant(
+        queries=queries or [], tables=tables or [], restrictions=restrictions, admin=admin
+    )
+    try:
+        check_grant(grant, catalog, "grant")
+    except CatalogError as exc:
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
+        raise typer.Exit(2) from exc
+    return grant
+
+
+@keys_app.command("new")
+def keys_new(
+    key_id: Annotated[str, typer.Argument(help="Its id: letters, digits or '-'.")],
+    query: QueriesOption = None,
+    table: TablesOption = None,
+    restrict: RestrictOption = None,
+    admin: AdminOption = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Make an API key: print it once, and the section to paste into the access file."""
+    grant = _grant(query, table, restrict, admin, _load(catalog))
+    try:
+        key, stored = new_key(key_id)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    section = {"hash": stored, **grant.model_dump()}
+    lines = [f"{name} = {_toml(value)}" for name, value in section.items()]
+    # The key on stderr, the section on stdout: `keys new ID >> access.toml` is safe.
+    print(f"API key (shown only now; give it to its holder, keep no copy):\n{key}", file=sys.stderr)
+    print(f"[api_keys.{key_id}]\n" + "\n".join(lines) + "\n")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k} = {_toml(v)}" for k, v in value.items())
+        return f"{{ {inner} }}" if inner else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return orjson.dumps(value).decode()  # strings, booleans and numbers read the same in TOML
+
+
+@token_app.command("issue")
+def token_issue(
+    kid: Annotated[str, typer.Option(help="The [tokens.keys.<kid>] to sign with.")],
+    subject: Annotated[str, typer.Option(help="Who it is for (the `sub` claim), e.g. a user.")],
+    query: QueriesOption = None,
+    table: TablesOption = None,
+    restrict: RestrictOption = None,
+    admin: AdminOption = False,
+    ttl: Annotated[float, typer.Option(min=1, help="Seconds until it expires.")] = 900,
+    private_key: Annotated[
+        Path | None, typer.Option(help="PEM private key (RS256, ES256, EdDSA); HS256 needs none.")
+    ] = None,
+    auth_file: AuthFileOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Sign an embed token (what a builder's backend does per page view) and print it."""
+    loaded = _load(catalog)
+    authenticator = _access(auth_file, loaded)
+    config = None if authenticator is None else authenticator.access.tokens
+    if config is None:
+        err.print("[red]error:[/red] the access file (--auth-file) has no [tokens] section")
+        raise typer.Exit(2)
+    grant = _grant(query, table, restrict, admin, loaded)
+    try:
+        signing = private_key.read_bytes() if private_key else signing_secret(config, kid)
+        if signing is None:
+            raise AccessFileError(f"tokens.keys.{kid} is asymmetric: pass --private-key FILE")
+        print(issue(config, kid, signing, subject, grant, ttl))
+    except (OSError, CatalogError, jwt.PyJWTError, ValueError) as exc:
+        message = exc.message if isinstance(exc, CatalogError) else str(exc)
+        err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ them to exit codes. Each class carries a stable ``code`` that clients can switch
 
     LivedataError
     ├── CatalogError            the catalog file is broken (start-up stops, exit code 2)
+    │   └── AccessFileError     the access file (API keys, token keys) is broken
+    ├── UnsafeExposure          a public address without authentication (start-up refused)
     ├── RequestError            the client asked for something it cannot have (4xx)
     │   ├── MalformedBody       the body is not JSON, or not the documented shape
     │   ├── UnsupportedMediaType  the body is not declared as JSON
@@ -12,7 +14,9 @@ them to exit codes. Each class carries a stable ``code`` that clients can switch
     │   ├── NotFound            no such table or query (with "did you mean")
     │   ├── InvalidParameter    a parameter breaks its type or rule
     │   ├── InvalidOption       a column, filter, order or paging option is not allowed
-    │   └── NotAcceptable       no response format the client accepts
+    │   ├── NotAcceptable       no response format the client accepts
+    │   ├── Unauthenticated     no valid credentials (one message, whatever check failed)
+    │   └── Forbidden           valid credentials, but not for this (admin scope, forced value)
     ├── NotCached               only-if-cached, and the cache has no usable entry (504)
     └── SourceError             the source could not answer (5xx)
         ├── SourceUnavailable   cannot connect, or the connection dropped
@@ -42,6 +46,18 @@ class CatalogError(LivedataError):
     """The catalog (file plus environment overrides) does not describe a valid service."""
 
     code = "catalog_error"
+
+
+class AccessFileError(CatalogError):
+    """The access file (API keys, token verification keys) does not describe valid access."""
+
+    code = "access_file_error"
+
+
+class UnsafeExposure(LivedataError):
+    """Serving a non-loopback address with no credentials configured: anyone could read."""
+
+    code = "unsafe_exposure"
 
 
 class RequestError(LivedataError):
@@ -102,6 +118,25 @@ def unknown_name(cls: type[E], kind: str, name: str, known: Iterable[str]) -> E:
         name=name,
         did_you_mean=close,
     )
+
+
+class Unauthenticated(RequestError):
+    """Missing, malformed, expired or forged credentials. The client always gets the same
+    message; ``reason`` says which check failed, for the server's log only."""
+
+    code = "unauthenticated"
+    MESSAGE = (
+        "Send valid credentials: 'Authorization: Bearer <API key or embed token>' "
+        "(never in the URL)."
+    )
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.MESSAGE)
+        self.reason = reason
+
+
+class Forbidden(RequestError):
+    code = "forbidden"
 
 
 class NotCached(LivedataError):

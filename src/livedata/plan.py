@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 
 from livedata import sql
+from livedata.auth.restrict import check_applies, forced_params, table_filters
 from livedata.cache.key import cache_key
 from livedata.catalog import Catalog, QueryConfig, TableConfig
 from livedata.connectors.sources import Sources
@@ -118,8 +119,8 @@ class Planner:
         self, request: QueryRequest, restrictions: Mapping[str, Any] = {}
     ) -> Plan:  # never mutated
         target = self.resolve(request)
-        params = self._params(target, request)
-        options = await self._options(target, request, params)
+        params = self._params(target, request, restrictions)
+        options = await self._options(target, request, params, restrictions)
         max_rows = self.catalog.sources[target.source].max_rows
         capped = request.limit is None or request.limit > max_rows
         limit = max_rows + 1 if capped else request.limit
@@ -222,30 +223,45 @@ class Planner:
             *(f"reads:{table}" for table in read),
         )
 
-    def _params(self, target: Target, request: QueryRequest) -> dict[str, Any]:
+    def _params(
+        self, target: Target, request: QueryRequest, restrictions: Mapping[str, Any]
+    ) -> dict[str, Any]:
         if isinstance(target.config, TableConfig) and request.params:
             raise InvalidParameter(
                 'Tables take no "params"; use "filters" to select rows.', parameter="params"
             )
-        return convert_all(_specs(target), dict(request.params))
+        given = dict(request.params)
+        if restrictions and isinstance(target.config, QueryConfig):
+            given = forced_params(restrictions, target.config.params, given, target.name)
+        return convert_all(_specs(target), given)
 
     async def _options(
-        self, target: Target, request: QueryRequest, params: Mapping[str, Any]
+        self,
+        target: Target,
+        request: QueryRequest,
+        params: Mapping[str, Any],
+        restrictions: Mapping[str, Any],
     ) -> sql.Options:
         if request.offset < 0 or request.offset > MAX_OFFSET:
             raise InvalidOption(f'"offset" must be between 0 and {MAX_OFFSET}.')
         if request.limit is not None and request.limit < 0:
             raise InvalidOption('"limit" must be 0 or more.')
-        if request.columns is None and not request.filters and not request.order_by:
+        forced = []
+        if restrictions and isinstance(target.config, TableConfig):
+            forced = table_filters(restrictions, request.filters)
+        if request.columns is None and not request.filters and not request.order_by and not forced:
             if isinstance(target.config, TableConfig) and target.config.columns:
                 return sql.Options(columns=target.config.columns, offset=request.offset)
             return sql.Options(offset=request.offset)
         schema = await self._schema(target, params)
-        allowed = {f.name: f.type for f in schema}
+        every = allowed = {f.name: f.type for f in schema}
         if isinstance(target.config, TableConfig) and target.config.columns:
             allowed = {n: t for n, t in allowed.items() if n in target.config.columns}
         columns = [_check_column(c, allowed) for c in request.columns or allowed]
         filters = [_check_filter(i, f, allowed) for i, f in enumerate(request.filters)]
+        if forced:  # on any column of the table, visible to the client or not
+            check_applies(restrictions, list(every), target.name)
+            filters += [_check_filter(len(filters) + i, f, every) for i, f in enumerate(forced)]
         order = [(_check_column(c, allowed), d) for c, d in request.order_by]
         return sql.Options(columns, filters, order, None, request.offset)
 

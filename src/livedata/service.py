@@ -40,6 +40,7 @@ from livedata.encoders.json import describe_columns
 from livedata.errors import (
     LivedataError,
     NotCached,
+    NotFound,
     QueryFailed,
     SourceError,
     SourceUnavailable,
@@ -176,6 +177,7 @@ class QueryService:
         return result
 
     async def _run(self, request: QueryRequest, control: CacheControl, caller: Caller) -> Result:
+        self._authorize(request, caller)
         plan = await self.planner.plan(request, caller.restrictions)
         if self.cache is None or plan.freshness.ttl <= 0:
             return await self._fetch(plan, "bypass", store=False)
@@ -196,6 +198,16 @@ class QueryService:
             ):
                 return self._result(plan, entry.header, "stale-if-error", entry)
             raise
+
+    def _authorize(self, request: QueryRequest, caller: Caller) -> None:
+        """Before the cache or the source is asked: a name outside the caller's allow-list is
+        answered exactly as a name that does not exist, so it reveals nothing."""
+        for kind, name, known in (
+            ("table", request.table, self.catalog.tables),
+            ("query", request.query, self.catalog.queries),
+        ):
+            if name is not None and not caller.allows(kind, name):
+                raise NotFound.for_name(kind, name, caller.visible(kind, known))
 
     def _result(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_CATALOG = Path(__file__).parent / "sample" / "catalog.toml"
@@ -37,6 +37,22 @@ class Settings(BaseSettings):
         description="Address to listen on. Loopback by default: nothing is exposed by accident.",
     )
     port: int = Field(default=5000, ge=0, le=65535, description="TCP port to listen on.")
+    auth_file: Path | None = Field(
+        default=None,
+        description="Access file (TOML): API keys and embed-token keys, and what each may run. "
+        "Unset: no authentication, and only a loopback address may be served.",
+    )
+
+    @field_validator("auth_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `LIVEDATA_AUTH_FILE= livedata serve`
+
+    allow_public_without_auth: bool = Field(
+        default=False,
+        description="Serve a non-loopback address without an access file (only behind a proxy "
+        "that authenticates).",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="Largest request body accepted (413 beyond)."
     )

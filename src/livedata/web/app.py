@@ -11,20 +11,23 @@ from typing import Any, NoReturn
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedata import __version__
+from livedata.auth.caller import Caller
+from livedata.auth.credentials import Authenticator
+from livedata.auth.exposure import check_exposure
 from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.encoders.json import describe_columns
 from livedata.service import QueryService
 from livedata.settings import Settings
-from livedata.web import admin, metrics
+from livedata.web import admin, metrics, openapi
+from livedata.web.auth import ADMIN_ONLY, UNAUTHENTICATED, Authentication, require_admin
 from livedata.web.errors import HANDLERS
 from livedata.web.hot import HotBodies, HotPath
-from livedata.web.openapi import build_openapi
 from livedata.web.routes import router
 
 log = logging.getLogger("livedata.cache")
@@ -39,6 +42,14 @@ def create_app(
     settings = settings or Settings()
     catalog = catalog or load_catalog(settings.catalog)
     catalog.check_secrets()
+    authenticator = Authenticator.from_file(settings.auth_file, catalog)
+    check_exposure(settings.host, authenticator is not None, settings.allow_public_without_auth)
+    if authenticator is None:
+        logging.getLogger("livedata.auth").warning(
+            "No credentials configured (LIVEDATA_AUTH_FILE): every caller may run everything "
+            "and manage the cache, so serve a loopback address only (%s).",
+            settings.host,
+        )
     service = QueryService.create(catalog, settings, clock)
 
     @asynccontextmanager
@@ -64,22 +75,31 @@ def create_app(
         "Clients never send SQL.",
         lifespan=lifespan,
         default_response_class=Response,
+        openapi_url=None,  # served by livedata.web.openapi: per caller, and public
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.service = service
-    app.state.describe = lambda: _describe(catalog, service)
+    app.state.catalog = catalog
+    app.state.authenticator = authenticator
+    app.state.describe = lambda caller: _describe(catalog, service, caller)
     app.state.metrics = metrics.registry_for(service)
-    app.include_router(router)
-    app.include_router(admin.router)
-    app.include_router(metrics.router)
+    app.include_router(router, responses=UNAUTHENTICATED)
+    app.include_router(openapi.router)
+    for admin_router in (admin.router, metrics.router):
+        app.include_router(
+            admin_router, dependencies=[Depends(require_admin)], responses=ADMIN_ONLY
+        )
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
+    app.add_middleware(Authentication, authenticator=authenticator)
     app.add_middleware(RequestIdMiddleware)
     app.state.hot = HotBodies(settings.cache_memory_bytes)
     app.add_middleware(  # outermost: a repeated hit never reaches FastAPI
         HotPath, hot=app.state.hot, clock=service.clock, max_body_bytes=settings.max_body_bytes
     )
-    app.openapi = lambda: build_openapi(app, catalog)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
 
 
@@ -129,7 +149,7 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-async def _describe(catalog: Catalog, service: QueryService) -> dict[str, Any]:
+async def _describe(catalog: Catalog, service: QueryService, caller: Caller) -> dict[str, Any]:
     async def columns(kind: str, name: str) -> list[dict[str, str]] | None:
         schema = await service.planner.columns(kind, name)
         return None if schema is None else describe_columns(schema)
@@ -141,6 +161,7 @@ async def _describe(catalog: Catalog, service: QueryService) -> dict[str, Any]:
             "columns": await columns("table", name),
         }
         for name, t in catalog.tables.items()
+        if caller.allows("table", name)
     }
     queries = {
         name: {
@@ -150,5 +171,6 @@ async def _describe(catalog: Catalog, service: QueryService) -> dict[str, Any]:
             "columns": await columns("query", name),
         }
         for name, q in catalog.queries.items()
+        if caller.allows("query", name)
     }
     return {"tables": tables, "queries": queries}

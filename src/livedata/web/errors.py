@@ -28,15 +28,21 @@ STATUS: dict[type[errors.LivedataError], int] = {
     errors.InvalidParameter: 422,
     errors.InvalidOption: 422,
     errors.NotAcceptable: 406,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
     errors.NotCached: 504,
     errors.RequestError: 400,
     errors.SourceUnavailable: 503,
     errors.StatementTimeout: 504,
     errors.QueryFailed: 502,
     errors.SourceError: 502,
+    errors.AccessFileError: 500,
     errors.CatalogError: 500,
+    errors.UnsafeExposure: 500,
     errors.LivedataError: 500,
 }
+# RFC 6750: the same challenge whatever failed, so it says nothing about which check did.
+CHALLENGE = 'Bearer realm="livedata", error="invalid_token"'
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
@@ -73,6 +79,8 @@ async def livedata_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("request %s failed: %s", request.state.request_id, exc.message)
         return error_response(request, status, "internal_error", _opaque(request))
     headers = {"Retry-After": "5"} if status == 503 else None
+    if isinstance(exc, errors.Unauthenticated):
+        headers = {"WWW-Authenticate": CHALLENGE}
     return error_response(request, status, exc.code, exc.message, exc.details, headers)
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 
+from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.catalog import Catalog
 from livedata.params import ParamSpec
+from livedata.web.auth import PUBLIC, caller_of
 from livedata.web.models import QueryBody
+from livedata.web.responses import JSONResponse
 
 _JSON_TYPES = {
     "int": {"type": "integer"},
@@ -21,18 +27,26 @@ _JSON_TYPES = {
 }
 
 
-def build_openapi(app: FastAPI, catalog: Catalog) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    document = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    body = QueryBody.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(body.pop("$defs", {}))
-    schemas["QueryBody"] = body
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/openapi.json")
+async def openapi(request: Request) -> JSONResponse:
+    """Public, but it lists only the tables and queries the caller's credentials may run."""
+    return JSONResponse(build_openapi(request.app, request.app.state.catalog, caller_of(request)))
+
+
+@router.get("/docs")
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="livedata - docs")
+
+
+def build_openapi(app: FastAPI, catalog: Catalog, caller: Caller = ANONYMOUS) -> dict[str, Any]:
+    document = copy.deepcopy(_endpoints(app))
+    schemas = document["components"]["schemas"]
     variants = []
-    for name, query in catalog.queries.items():
+    for name in caller.visible("query", catalog.queries):
+        query = catalog.queries[name]
         schemas[f"Params_{name}"] = _params_schema(query.params)
         variants.append(
             {
@@ -46,18 +60,40 @@ def build_openapi(app: FastAPI, catalog: Catalog) -> dict[str, Any]:
                 "required": ["query"],
             }
         )
-    for name, table in catalog.tables.items():
+    for name in caller.visible("table", catalog.tables):
         variants.append(
             {
                 "title": name,
-                "description": table.description,
+                "description": catalog.tables[name].description,
                 "type": "object",
                 "properties": {"table": {"const": name}},
                 "required": ["table"],
             }
         )
     # Every body is a QueryBody; the variants document what each table or query accepts.
-    body["anyOf"] = variants
+    if variants:
+        schemas["QueryBody"]["anyOf"] = variants
+    return document
+
+
+def _endpoints(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with the request body's schema: the same for every caller."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    body = QueryBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(body.pop("$defs", {}))
+    schemas["QueryBody"] = body
+    if app.state.authenticator is not None:  # every operation but the public ones needs it
+        bearer = {"type": "http", "scheme": "bearer", "description": "API key or embed token."}
+        document["components"]["securitySchemes"] = {"bearer": bearer}
+        document["security"] = [{"bearer": []}]
+        for path in PUBLIC & set(document["paths"]):
+            for operation in document["paths"][path].values():
+                operation["security"] = []
     app.openapi_schema = document
     return document
 

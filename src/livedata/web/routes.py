@@ -19,6 +19,7 @@ from livedata.errors import (
 )
 from livedata.plan import QueryRequest
 from livedata.service import QueryService
+from livedata.web.auth import caller_of
 from livedata.web.models import ErrorBody, QueryBody, QueryResult
 from livedata.web.responses import (
     JSONResponse,
@@ -51,7 +52,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
             }
         },
         304: {"description": "Not modified: the entry's ETag matches If-None-Match."},
-        **_errors(400, 404, 406, 413, 415, 422, 500, 502, 503, 504),
+        **_errors(400, 403, 404, 406, 413, 415, 422, 500, 502, 503, 504),
     },
     openapi_extra={
         "requestBody": {
@@ -69,7 +70,8 @@ async def query(request: Request) -> Response:
     encoder = choose_encoder(body.format, request.headers.get("accept"))
     coding = choose_coding(request.headers.get("accept-encoding"))
     service: QueryService = request.app.state.service
-    result = await service.run(_to_request(body), cache_control(request.headers))
+    caller = caller_of(request)
+    result = await service.run(_to_request(body), cache_control(request.headers), caller)
     total_ms = (time.perf_counter() - started) * 1000
     response = await result_response(service, result, encoder, coding, request.headers, total_ms)
     memo = getattr(request.state, "hot_memo", None)
@@ -79,8 +81,8 @@ async def query(request: Request) -> Response:
 
 @router.get("/queries", summary="The catalog: tables and named queries with their parameters")
 async def queries(request: Request) -> JSONResponse:
-    """Everything a client may ask for, with parameter types, defaults and result columns."""
-    return JSONResponse(await request.app.state.describe())
+    """Everything the caller may ask for, with parameter types, defaults and result columns."""
+    return JSONResponse(await request.app.state.describe(caller_of(request)))
 
 
 @router.get("/health", summary="Liveness: the process answers")
@@ -93,9 +95,10 @@ async def ready(request: Request) -> Response:
     service: QueryService = request.app.state.service
     sources = await service.sources.readiness()
     ok = all(s["status"] == "ok" for s in sources.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "degraded", "sources": sources}, status_code=200 if ok else 503
-    )
+    answer: dict[str, Any] = {"status": "ok" if ok else "degraded"}
+    if caller_of(request).admin:  # public for probes; which source is down is for admins
+        answer["sources"] = sources
+    return JSONResponse(answer, status_code=200 if ok else 503)
 
 
 async def _read_body(request: Request) -> QueryBody:

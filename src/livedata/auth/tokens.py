@@ -1,0 +1,163 @@
+"""Embed tokens: JWTs a builder's backend signs and hands to a browser.
+
+Each verification key is found by the token's ``kid`` and accepts exactly one algorithm,
+named next to it in the access file, never taken from the token: so ``alg: none``, an HS256
+token "signed" with an RSA public key (algorithm confusion) or a token signed by a retired
+key all fail the same way. ``exp``, ``aud`` and ``sub`` are required; ``iss`` too when the
+access file names one. Rotation: add the new kid, sign with it, remove the old one once its
+last tokens have expired.
+
+Claims beyond the registered ones are the grant: ``queries``, ``tables``, ``restrictions``,
+``admin``, as in an ``[api_keys.<id>]`` section.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt.algorithms import get_default_algorithms
+from pydantic import ValidationError
+
+from livedata.auth.access import ALGORITHMS, Grant, TokenKey, Tokens
+from livedata.auth.caller import Caller
+from livedata.errors import AccessFileError, CatalogError, Unauthenticated
+
+_REQUIRED = ["exp", "aud", "sub"]
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    algorithm: str
+    key: Any = field(repr=False)  # a parsed public key, or the HS256 secret as bytes
+
+
+class TokenVerifier:
+    def __init__(self, config: Tokens, keys: Mapping[str, VerificationKey]) -> None:
+        self.config = config
+        self.keys = dict(keys)
+
+    @classmethod
+    def from_config(cls, config: Tokens) -> TokenVerifier:
+        """Parse every key once, at start-up: a bad PEM or a missing secret stops it there."""
+        keys = {kid: _parse(kid, key) for kid, key in config.keys.items()}
+        if config.jwks is not None:
+            for kid, key in _jwks(config.jwks).items():
+                if kid in keys:
+                    raise AccessFileError(f"{config.jwks}: kid {kid!r} is also in [tokens.keys].")
+                keys[kid] = key
+        return cls(config, keys)
+
+    def verify(self, token: str) -> Caller:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"malformed token ({type(exc).__name__})") from exc
+        kid = header.get("kid")
+        key = self.keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthenticated(f"token names an unknown key id {kid!r}")
+        if header.get("alg") != key.algorithm:
+            raise Unauthenticated(f"token alg {header.get('alg')!r} is not {key.algorithm} ({kid})")
+        config = self.config
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.algorithm],
+                audience=config.audience,
+                issuer=config.issuer,
+                leeway=config.leeway,
+                options={"require": [*_REQUIRED, *(["iss"] if config.issuer else [])]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"token rejected: {type(exc).__name__}: {exc}") from exc
+        if float(claims["exp"]) > time.time() + config.max_ttl + config.leeway:
+            raise Unauthenticated(f"token lives longer than max_ttl ({config.max_ttl:.0f} s)")
+        try:
+            grant = Grant.model_validate({k: claims[k] for k in Grant.model_fields if k in claims})
+        except ValidationError as exc:
+            raise Unauthenticated(f"token grant claims are malformed: {exc.error_count()}") from exc
+        return grant.caller(f"token:{claims['sub']}")
+
+
+def issue(
+    config: Tokens,
+    kid: str,
+    signing_key: str | bytes,
+    subject: str,
+    grant: Grant,
+    ttl: float,
+) -> str:
+    """A token for a builder's backend to hand to a browser, signed with ``kid``'s key."""
+    key = _signing_key(config, kid)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "aud": config.audience,
+        "iat": now,
+        "exp": now + int(ttl),
+        **grant.model_dump(exclude_defaults=True),
+    }
+    if config.issuer:
+        claims["iss"] = config.issuer
+    return jwt.encode(claims, signing_key, algorithm=key.algorithm, headers={"kid": kid})
+
+
+def signing_secret(config: Tokens, kid: str) -> str | None:
+    """The shared secret of an HS256 key (signing and verifying are the same key)."""
+    secret = _signing_key(config, kid).secret
+    return None if secret is None else secret.resolve()
+
+
+def _signing_key(config: Tokens, kid: str) -> TokenKey:
+    key = config.keys.get(kid)
+    if key is None:
+        raise AccessFileError(f"no [tokens.keys.{kid}]; known: {', '.join(config.keys) or 'none'}")
+    return key
+
+
+def _parse(kid: str, key: TokenKey) -> VerificationKey:
+    where = f"tokens.keys.{kid}"
+    if key.secret is not None:
+        try:
+            secret = key.secret.resolve().encode()
+        except CatalogError as exc:
+            raise AccessFileError(f"{where}.secret: {exc.message}") from exc
+        if len(secret) < 32:  # RFC 7518 3.2: at least the hash's size
+            raise AccessFileError(f"{where}.secret: use 32 bytes or more (openssl rand -hex 32)")
+        return VerificationKey("HS256", secret)
+    assert key.public_key is not None
+    try:
+        pem = key.public_key.read_bytes()
+        parsed = get_default_algorithms()[key.algorithm].prepare_key(pem)
+    except OSError as exc:
+        raise AccessFileError(f"{where}.public_key: cannot read {key.public_key}") from exc
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise AccessFileError(
+            f"{where}.public_key: {key.public_key} is not a {key.algorithm} public key (PEM)"
+        ) from exc
+    if hasattr(parsed, "private_bytes"):
+        raise AccessFileError(f"{where}.public_key: this is a private key; give the public one")
+    return VerificationKey(key.algorithm, parsed)
+
+
+def _jwks(path: Path) -> dict[str, VerificationKey]:
+    try:
+        document = json.loads(path.read_text())
+        keys = {}
+        for data in document["keys"]:
+            kid, alg = data.get("kid"), data.get("alg")
+            if not isinstance(kid, str) or alg not in ALGORITHMS:
+                raise AccessFileError(
+                    f"{path}: every key needs a kid and an alg among {', '.join(ALGORITHMS)}"
+                )
+            keys[kid] = VerificationKey(alg, jwt.PyJWK(data, alg).key)
+    except (OSError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
+        raise AccessFileError(f"{path}: not a readable JWKS file ({type(exc).__name__})") from exc
+    return keys

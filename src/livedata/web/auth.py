@@ -1,0 +1,91 @@
+"""Who is calling: every request gets a ``Caller`` on ``request.state.caller``, or a 401.
+
+Deny by default: with an access file configured, every path needs credentials except the
+few a load balancer or a developer's browser must reach without them (``PUBLIC``); those
+still take credentials when sent, and show more with them. Without an access file every
+caller is ``ANONYMOUS`` (full access), which is why the server then serves loopback only.
+
+All authentication failures get one body and one challenge; the reason goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from livedata.auth.caller import ANONYMOUS, NOBODY, Caller
+from livedata.auth.credentials import Authenticator
+from livedata.errors import Forbidden, Unauthenticated
+from livedata.web.errors import CHALLENGE, error_response
+from livedata.web.models import ErrorBody
+
+log = logging.getLogger("livedata.auth")
+
+PUBLIC = {"/health", "/ready", "/openapi.json", "/docs"}
+# For the OpenAPI document: any endpoint answers 401 to bad credentials, admin ones 403.
+UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {**UNAUTHENTICATED, 403: {"model": ErrorBody}}
+# Query-string names that carry credentials elsewhere: URLs end up in logs and histories.
+_URL_CREDENTIALS = {"access_token", "token", "api_key", "apikey", "key", "jwt", "auth"}
+
+
+class Authentication:
+    """ASGI middleware, inside the request id (its 401s carry one) and outside FastAPI."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator | None) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        try:
+            state["caller"] = self._caller(scope)
+        except Unauthenticated as exc:
+            log.warning(
+                "request %s to %s: authentication failed: %s",
+                state.get("request_id"),
+                scope["path"],
+                exc.reason,
+            )
+            response = error_response(
+                Request(scope),
+                401,
+                exc.code,
+                exc.message,
+                headers={"WWW-Authenticate": CHALLENGE},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _caller(self, scope: Scope) -> Caller:
+        if self.authenticator is None:
+            return ANONYMOUS
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+        if any(name.lower() in _URL_CREDENTIALS for name, _ in query):
+            raise Unauthenticated("credentials in the URL query string")
+        caller = self.authenticator.authenticate(Headers(scope=scope).get("authorization"))
+        if caller is not None:
+            return caller
+        if scope["path"] in PUBLIC:
+            return NOBODY
+        raise Unauthenticated("no Authorization header")
+
+
+def caller_of(request: Request) -> Caller:
+    caller: Caller = request.state.caller
+    return caller
+
+
+async def require_admin(request: Request) -> None:
+    """A dependency of the cache and metrics routers."""
+    if not caller_of(request).admin:
+        raise Forbidden("This endpoint needs credentials with the admin scope.")

@@ -1,0 +1,188 @@
+"""`livedata keys new`, `livedata token issue` and the plain-text secret check, run as a user
+would run them, and their output used against a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from livedata.auth.keys import digest
+from tests.security.conftest import Credentials
+
+LIVEDATA = [sys.executable, "-m", "livedata.cli"]
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LIVEDATA, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LIVEDATA_AUTH_FILE": "", **env},
+        check=False,
+    )
+
+
+def test_keys_new_prints_the_key_once_and_the_section_to_paste(
+    tmp_path: Path, serve: Callable[..., str]
+) -> None:
+    done = run("keys", "new", "web", "-q", "countries_by_region", "-r", "region=Europe")
+    assert done.returncode == 0, done.stderr
+    key = done.stderr.split()[-1]
+    assert key.startswith("ld_web_")
+    assert key not in done.stdout  # stdout can go straight into the access file
+    section = tomllib.loads(done.stdout)["api_keys"]["web"]
+    assert section == {
+        "hash": digest(key),
+        "queries": ["countries_by_region"],
+        "tables": [],
+        "restrictions": {"region": "Europe"},
+        "admin": False,
+    }
+    access = tmp_path / "access.toml"
+    access.write_text(done.stdout)
+    url = serve(auth_file=access)
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"query": "countries_by_region", "params": {"min_population": 80_000_000}}
+    rows = httpx.post(f"{url}/query", json=body, headers=headers).json()["rows"]
+    assert [row[0] for row in rows] == ["RUS", "DEU"]
+    other = run("keys", "new", "web", "-q", "countries_by_region").stderr.split()[-1]
+    assert other != key  # a new key each time
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param(["web_1"], "letters, digits or '-'", id="bad-id"),
+        pytest.param(["web", "-q", "countrys"], "Did you mean 'country'?", id="unknown-query"),
+        pytest.param(["web", "-r", "region"], "name=value", id="bad-restriction"),
+    ],
+)
+def test_keys_new_refuses_what_would_not_work(args: list[str], says: str) -> None:
+    done = run("keys", "new", *args)
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("kid", ["hs", "ed"])
+def test_token_issue_mints_a_token_the_server_accepts(
+    auth_url: str, credentials: Credentials, tmp_path: Path, kid: str
+) -> None:
+    args = ["--auth-file", str(credentials.access_file), "--kid", kid, "--subject", "user-7"]
+    if kid == "ed":  # the builder's backend holds the private key; the server never does
+        (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
+        args += ["--private-key", str(tmp_path / "ed.pem")]
+    done = run("token", "issue", *args, "-q", "countries_by_region", "-r", "region=Oceania")
+    assert done.returncode == 0, done.stderr
+    headers = credentials.bearer(done.stdout.strip())
+    body = {"query": "countries_by_region"}
+    answer = httpx.post(f"{auth_url}/query", json=body, headers=headers).json()
+    assert {row[2] for row in answer["rows"]} <= {
+        "Australia and New Zealand",
+        "Melanesia",
+        "Micronesia",
+        "Polynesia",
+    }
+    table = httpx.post(f"{auth_url}/query", json={"table": "tpch_lineitem"}, headers=headers)
+    assert table.status_code == 404  # not granted
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param(["--kid", "nope"], "no [tokens.keys.nope]", id="unknown-kid"),
+        pytest.param(["--kid", "rs"], "--private-key", id="asymmetric-without-private-key"),
+    ],
+)
+def test_token_issue_errors(credentials: Credentials, args: list[str], says: str) -> None:
+    auth = ["--auth-file", str(credentials.access_file), "--subject", "x"]
+    done = run("token", "issue", *auth, *args)
+    assert done.returncode == 2
+    assert says in done.stderr
+
+
+SECRET = "hunter2-correct-horse"  # noqa: S105  # the secret the check must find, never print
+CATALOG = """
+[sources.db]
+kind = "postgres"
+database = "shop"
+{source_line}
+
+[queries.q]
+source = "db"
+sql = "{sql}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("source_line", "sql", "where"),
+    [
+        pytest.param(f'password = "{SECRET}"', "SELECT 1", "sources.db.password", id="password"),
+        pytest.param(f'api_key = "{SECRET}"', "SELECT 1", "sources.db.api_key", id="key-like"),
+        pytest.param(
+            "",
+            f"SELECT * FROM dblink('host=h password={SECRET}', 'SELECT 1') AS t(a int)",
+            "queries.q.sql",
+            id="password-in-sql",
+        ),
+        pytest.param(
+            f'host = "postgres://app:{SECRET}@db.internal"',
+            "SELECT 1",
+            "sources.db.host",
+            id="url-credentials",
+        ),
+    ],
+)
+def test_catalog_check_flags_a_plain_text_secret(
+    tmp_path: Path, source_line: str, sql: str, where: str
+) -> None:
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CATALOG.format(source_line=source_line, sql=sql))
+    done = run("catalog", "check", "--catalog", str(catalog))
+    assert done.returncode == 2
+    message = " ".join(done.stderr.split())  # rich wraps long lines
+    assert f"plain-text secret(s) at {where}" in message
+    assert '{ env = "VAR" }' in message  # the fix
+    assert SECRET not in done.stderr + done.stdout
+
+
+def test_the_access_file_is_checked_for_plain_text_secrets_too(tmp_path: Path) -> None:
+    access = tmp_path / "access.toml"
+    access.write_text(
+        f'[tokens]\naudience = "a"\n[tokens.keys.k]\nalgorithm = "HS256"\nsecret = "{SECRET}"\n'
+    )
+    done = run("catalog", "check", LIVEDATA_AUTH_FILE=str(access))
+    assert done.returncode == 2
+    assert "plain-text secret(s) at tokens.keys.k.secret" in " ".join(done.stderr.split())
+    assert SECRET not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("key_lines", "says"),
+    [
+        pytest.param('algorithm = "HS256"\nsecret = { file = "short" }', "32 bytes", id="short"),
+        pytest.param('algorithm = "RS256"\npublic_key = "ed.pem"', "not a RS256", id="wrong-alg"),
+        pytest.param('algorithm = "EdDSA"\npublic_key = "ed.pem"', "private key", id="private"),
+        pytest.param('algorithm = "none"\npublic_key = "ed.pem"', "algorithm", id="alg-none"),
+        pytest.param('algorithm = "RS256"\nsecret = { env = "X" }', "public_key", id="no-key"),
+    ],
+)
+def test_a_broken_token_key_stops_start_up(
+    tmp_path: Path, credentials: Credentials, key_lines: str, says: str
+) -> None:
+    (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
+    (tmp_path / "short").write_text("too-short")
+    access = tmp_path / "access.toml"
+    access.write_text(f'[tokens]\naudience = "a"\n[tokens.keys.k]\n{key_lines}\n')
+    done = run("catalog", "check", LIVEDATA_AUTH_FILE=str(access))
+    assert done.returncode == 2
+    assert says in " ".join(done.stderr.split())
+    assert "BEGIN PRIVATE KEY" not in done.stderr
