@@ -34,6 +34,9 @@ MAX_OFFSET = 10_000_000
 _NOT_IDENTITY = {
     "password",
     "max_concurrent_queries",
+    "max_queued_queries",
+    "max_estimated_cost",
+    "budget",
     "statement_timeout",
     "connect_timeout",
     "ttl",

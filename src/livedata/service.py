@@ -29,6 +29,7 @@ import anyio.to_thread
 import pyarrow as pa
 
 from livedata.auth.caller import ANONYMOUS, Caller
+from livedata.bounds import cap_bytes
 from livedata.cache.flight import Flights, host_lock
 from livedata.cache.formats.registry import FORMATS
 from livedata.cache.results import Entry, ResultCache
@@ -38,6 +39,7 @@ from livedata.encoders.base import Encoder
 from livedata.encoders.compression import compress
 from livedata.encoders.json import describe_columns
 from livedata.errors import (
+    BudgetExhausted,
     LivedataError,
     NotCached,
     QueryFailed,
@@ -47,6 +49,8 @@ from livedata.errors import (
 )
 from livedata.params import jsonable
 from livedata.plan import Freshness, Plan, Planner, QueryRequest
+from livedata.quota.budgets import Costs
+from livedata.quota.store import QuotaStore, open_store
 from livedata.settings import Settings
 
 _REMEMBERED_ERRORS = {c.code: c for c in (SourceUnavailable, StatementTimeout, QueryFailed)}
@@ -114,6 +118,7 @@ class QueryService:
         settings: Settings,
         cache: ResultCache | None,
         clock: Callable[[], float] = time.time,
+        quota: QuotaStore | None = None,
     ) -> None:
         self.catalog = catalog
         self.clock = clock  # tests pass a settable clock to see expiry without sleeping
@@ -125,6 +130,8 @@ class QueryService:
         self.sources = sources
         self.settings = settings
         self.cache = cache
+        self.quota = open_store(None) if quota is None else quota  # rate limits use it too
+        self.costs = Costs(catalog.sources, sources, self.quota, clock)
         self.planner = Planner(
             catalog,
             sources,
@@ -149,7 +156,9 @@ class QueryService:
             cache = ResultCache(
                 settings.cache_dir, settings.cache_max_bytes, FORMATS[settings.cache_format]
             )
-        return cls(catalog, Sources.from_configs(catalog.sources), settings, cache, clock)
+        redis_url = None if settings.redis_url is None else settings.redis_url.get_secret_value()
+        sources = Sources.from_configs(catalog.sources)
+        return cls(catalog, sources, settings, cache, clock, open_store(redis_url))
 
     def close(self) -> None:
         self.sources.close()
@@ -175,18 +184,18 @@ class QueryService:
     async def _run(self, request: QueryRequest, control: CacheControl, caller: Caller) -> Result:
         plan = await self.planner.plan(request, caller.restrictions)
         if self.cache is None or plan.freshness.ttl <= 0:
-            return await self._fetch(plan, "bypass", store=False)
+            return await self._fetch(plan, "bypass", caller, store=False)
         now = self.clock()
         entry = self.cache.get(plan.key)
         if entry is not None:
-            result = self._answer_from(plan, entry, control, now)
+            result = self._answer_from(plan, entry, control, now, caller)
             if result is not None:
                 return result
         if control.only_if_cached:
             raise NotCached("Not in the cache, and only-if-cached forbids asking the source.")
         try:
-            return await self._coalesced(plan, None if entry is None else entry.created)
-        except SourceError:
+            return await self._coalesced(plan, None if entry is None else entry.created, caller)
+        except (SourceError, BudgetExhausted):  # a budget spent is a source we may not ask
             if (
                 entry is not None
                 and now < entry.created + plan.freshness.ttl + plan.freshness.stale_if_error
@@ -205,7 +214,7 @@ class QueryService:
         return Result(plan, header, status, entry, fetched, served_at=self.clock())
 
     def _answer_from(
-        self, plan: Plan, entry: Entry, control: CacheControl, now: float
+        self, plan: Plan, entry: Entry, control: CacheControl, now: float, caller: Caller
     ) -> Result | None:
         young_enough = control.max_age is None or entry.age(now) <= control.max_age
         if entry.fresh(now):
@@ -215,7 +224,7 @@ class QueryService:
             return None
         in_swr = now < float(entry.header["fresh_until"]) + plan.freshness.stale_while_revalidate
         if in_swr and young_enough and not control.no_cache:
-            self._refresh_in_background(plan, entry.created)
+            self._refresh_in_background(plan, entry.created, caller)
             return self._result(plan, entry.header, "stale", entry)
         return None
 
@@ -225,24 +234,31 @@ class QueryService:
         self._revalidated[key] = now
         return True
 
-    def _refresh_in_background(self, plan: Plan, replaces: float) -> None:
-        task = asyncio.ensure_future(self._coalesced(plan, replaces))
+    def _refresh_in_background(self, plan: Plan, replaces: float, caller: Caller) -> None:
+        task = asyncio.ensure_future(self._coalesced(plan, replaces, caller))
         self._refreshes.add(task)
         task.add_done_callback(self._refreshes.discard)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failures are logged
 
-    async def _coalesced(self, plan: Plan, replaces: float | None) -> Result:
-        """``replaces``: creation time of the entry being replaced; only a newer one will do."""
-        result, joined = await self._flights.join(
-            plan.key, lambda: self._fetch_once(plan, replaces)
-        )
+    async def _coalesced(self, plan: Plan, replaces: float | None, caller: Caller) -> Result:
+        """``replaces``: creation time of the entry being replaced; only a newer one will do.
+        Only ``caller``, whose request asks the source, is charged; joiners cost nothing."""
+        try:
+            result, joined = await self._flights.join(
+                plan.key, lambda: self._fetch_once(plan, replaces, caller)
+            )
+        except BudgetExhausted as exc:
+            if exc.details["caller"] in (None, caller.id):
+                raise
+            # The flight's leader was refused on its own budget: ask again under ours.
+            return await self._coalesced(plan, replaces, caller)
         return (
             self._result(plan, result.header, "coalesced", result.entry, result.fetched)
             if joined
             else result
         )
 
-    async def _fetch_once(self, plan: Plan, replaces: float | None) -> Result:
+    async def _fetch_once(self, plan: Plan, replaces: float | None, caller: Caller) -> Result:
         """Fetch and store under the host-wide lock; another process may have done it."""
         assert self.cache is not None
         store = self.cache.store
@@ -255,16 +271,17 @@ class QueryService:
             failure = self.cache.get_error(plan.key)
             if failure is not None and failure.fresh(now):
                 raise _error_from(failure.header["error"])
-            return await self._fetch(plan, "miss", store=True)
+            return await self._fetch(plan, "miss", caller, store=True)
 
-    async def _fetch(self, plan: Plan, status: str, *, store: bool) -> Result:
+    async def _fetch(self, plan: Plan, status: str, caller: Caller, *, store: bool) -> Result:
         source = plan.target.source
         if self.clock() < self._failing_until.get(source, 0.0):
             raise self.sources[source].unavailable("it failed moments ago; backing off")
         self.counters["source_queries"] += 1
         self.tally[("source_queries", *_target(plan))] += 1
         try:
-            table, source_ms = await self.sources.fetch(source, self.planner.statement(plan))
+            statement = self.planner.statement(plan)
+            table, source_ms = await self.costs.fetch(source, statement, caller.id)
         except (SourceUnavailable, StatementTimeout, QueryFailed) as exc:
             self._remember_failure(plan, exc, store=store)
             raise
@@ -273,6 +290,8 @@ class QueryService:
         truncated = plan.capped and table.num_rows > plan.max_rows
         if truncated:
             table = table.slice(0, plan.max_rows)
+        table, cut = cap_bytes(table, self.catalog.sources[source].max_bytes)
+        truncated = truncated or cut
         header = self._header(plan, table, truncated, source_ms)
         if store and self.cache is not None:
             entry = await anyio.to_thread.run_sync(self.cache.put, plan.key, table, header)

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,6 +41,11 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
             cursor.execute(statement.text, statement.params)
             table: pa.Table = cursor.fetch_arrow_table()
         return _plain(table)
+
+    def estimate(self, statement: Statement) -> float:
+        """The planner's total cost (EXPLAIN without ANALYZE: nothing runs)."""
+        table = self.fetch(Statement(f"EXPLAIN (FORMAT JSON) {statement.text}", statement.params))
+        return float(orjson.loads(table.column(0)[0].as_py())[0]["Plan"]["Total Cost"])
 
     def _translate(self, exc: Exception) -> LivedataError:
         state = getattr(exc, "sqlstate", None) or ""

@@ -1,14 +1,16 @@
 """Every configured source's connector, each behind its concurrency limit.
 
 Connectors block; here they run in worker threads, at most the source's
-``max_concurrent_queries`` at a time, so no driver ever blocks the event loop.
+``max_concurrent_queries`` at a time, so no driver ever blocks the event loop. At most
+``max_queued_queries`` more wait for a slot; beyond that a request is refused at once with
+SourceBusy, so overload shows as a fast 503, never as a hang.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -17,8 +19,10 @@ import pyarrow as pa
 from livedata.catalog import SourceConfig
 from livedata.connectors.base import Connector
 from livedata.connectors.registry import create_connector
-from livedata.errors import LivedataError
+from livedata.errors import LivedataError, SourceBusy
 from livedata.sql import Statement
+
+T = TypeVar("T")
 
 
 class Sources:
@@ -30,6 +34,7 @@ class Sources:
             name: anyio.CapacityLimiter(config.max_concurrent_queries)
             for name, config in configs.items()
         }
+        self._queue_sizes = {name: config.max_queued_queries for name, config in configs.items()}
 
     @classmethod
     def from_configs(cls, configs: Mapping[str, SourceConfig]) -> Sources:
@@ -47,7 +52,22 @@ class Sources:
             table = connector.fetch(statement)
             return table, (time.perf_counter() - started) * 1000
 
-        return await anyio.to_thread.run_sync(timed, limiter=self._slots[source])
+        return await self._in_slot(source, timed)
+
+    async def estimate(self, source: str, statement: Statement) -> float | None:
+        """The source's cost estimate for ``statement`` (None: it cannot estimate)."""
+        return await self._in_slot(source, lambda: self.connectors[source].estimate(statement))
+
+    async def _in_slot(self, source: str, work: Callable[[], T]) -> T:
+        slots = self._slots[source]
+        waiting = slots.statistics().tasks_waiting
+        if slots.available_tokens < 1 and waiting >= self._queue_sizes[source]:
+            raise SourceBusy(
+                f"Source {source!r} is busy: {slots.borrowed_tokens:g} queries running and "
+                f"{waiting} waiting, its limits; try again shortly.",
+                source=source,
+            )
+        return await anyio.to_thread.run_sync(work, limiter=slots)
 
     async def readiness(self) -> dict[str, dict[str, str]]:
         """Ping every source concurrently; report each one's status, never its address."""

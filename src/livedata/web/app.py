@@ -16,12 +16,17 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedata import __version__
+from livedata.auth.caller import ANONYMOUS
+from livedata.bounds import RequestBounds
 from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.encoders.json import describe_columns
+from livedata.errors import RateLimited
+from livedata.quota.rate import RateLimiter
 from livedata.service import QueryService
 from livedata.settings import Settings
-from livedata.web import admin, metrics
+from livedata.web import admin, audit, metrics
+from livedata.web.browser import SecurityHeaders, with_cors
 from livedata.web.errors import HANDLERS
 from livedata.web.hot import HotBodies, HotPath
 from livedata.web.openapi import build_openapi
@@ -55,6 +60,7 @@ def create_app(
                 yield
                 background.cancel_scope.cancel()  # waits for a round in progress to end
         finally:
+            await service.quota.close()
             service.close()
 
     app = FastAPI(
@@ -67,6 +73,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.bounds = RequestBounds(settings.max_request_depth, settings.max_request_items)
+    limiter = RateLimiter(service.quota, settings.rate_limit, settings.rate_limit_burst, clock)
+    app.state.rate_limiter = limiter
     app.state.describe = lambda: _describe(catalog, service)
     app.state.metrics = metrics.registry_for(service)
     app.include_router(router)
@@ -74,11 +83,29 @@ def create_app(
     app.include_router(metrics.router)
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
-    app.add_middleware(RequestIdMiddleware)
     app.state.hot = HotBodies(settings.cache_memory_bytes)
-    app.add_middleware(  # outermost: a repeated hit never reaches FastAPI
-        HotPath, hot=app.state.hot, clock=service.clock, max_body_bytes=settings.max_body_bytes
+
+    async def admit_anonymous() -> bool:
+        try:
+            await limiter.admit(ANONYMOUS.id)
+        except RateLimited:
+            return False
+        return True
+
+    # Added innermost first. A repeated hit never reaches FastAPI, yet gets the browser
+    # headers, is logged and carries a request id like any other response.
+    app.add_middleware(
+        HotPath,
+        hot=app.state.hot,
+        clock=service.clock,
+        max_body_bytes=settings.max_body_bytes,
+        admit=admit_anonymous,
     )
+    app.add_middleware(with_cors, settings=settings)
+    app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
+    if audit.configure(settings.audit_log):
+        app.add_middleware(audit.AuditLog)
+    app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import anyio.to_thread
@@ -15,8 +16,12 @@ from livedata.encoders.compression import available
 from livedata.encoders.registry import DEFAULT_FORMAT, ENCODERS
 from livedata.errors import NotAcceptable
 from livedata.service import CacheControl, QueryService, Result
+from livedata.web.audit import describe
 from livedata.web.hot import HotBodies, HotBody
 
+# What changes a /query response besides its body: the format and coding asked for, the
+# caller (its restrictions and allow-list), the cache directives. CORS adds Origin.
+VARY = "Accept, Accept-Encoding, Authorization, Cache-Control"
 STREAM_ABOVE_BYTES = 1 << 20  # unstored results smaller than this are sent with a length
 CODINGS = available()
 _BY_MEDIA_TYPE = {e.media_type: e for e in ENCODERS.values()}
@@ -125,7 +130,7 @@ async def result_response(
         "Server-Timing": f"source;dur={result.header['source_ms']}, total;dur={total_ms:.3f}",
         "X-Row-Count": str(result.rows),
         "X-Truncated": str(result.truncated).lower(),
-        "Vary": "Accept, Accept-Encoding, Cache-Control",
+        "Vary": VARY,
         "Cache-Status": _CACHE_STATUS[result.status],
     }
     if result.entry is None:
@@ -185,5 +190,6 @@ def remember(
                 (b"server-timing", f"source;dur={result.header['source_ms']}".encode()),
             ),
             on_hit=lambda: service.count_hit(result),
+            audit=describe(replace(result, status="hit")),
         ),
     )
