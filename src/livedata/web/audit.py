@@ -73,7 +73,10 @@ def describe(result: Result) -> dict[str, Any]:
         "rows": result.rows,
         "truncated": result.truncated,
         "source_ms": source_ms,
-        "cost": {"queries": int(result.status in _FETCHED), "source_seconds": source_ms / 1000},
+        "cost": {
+            "queries": int(result.status in _FETCHED),
+            "source_seconds": round(source_ms / 1000, 6),
+        },
     }
 
 
