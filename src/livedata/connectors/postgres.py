@@ -15,12 +15,14 @@ import adbc_driver_postgresql.dbapi as adbc_pg
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from adbc_driver_postgresql import StatementOptions
 
 from livedata.catalog import PostgresSource
 from livedata.connectors.base import Connector
 from livedata.errors import LivedataError
 from livedata.sql import Statement
 
+_EXPLAIN = "EXPLAIN (FORMAT JSON)"
 _UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash, cannot connect now
 
 
@@ -38,13 +40,15 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
 
     def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> pa.Table:
         with conn.cursor() as cursor:
+            if statement.text.startswith(_EXPLAIN):  # the driver's COPY cannot wrap an EXPLAIN
+                cursor.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
             cursor.execute(statement.text, statement.params)
             table: pa.Table = cursor.fetch_arrow_table()
         return _plain(table)
 
     def estimate(self, statement: Statement) -> float:
         """The planner's total cost (EXPLAIN without ANALYZE: nothing runs)."""
-        table = self.fetch(Statement(f"EXPLAIN (FORMAT JSON) {statement.text}", statement.params))
+        table = self.fetch(Statement(f"{_EXPLAIN} {statement.text}", statement.params))
         return float(orjson.loads(table.column(0)[0].as_py())[0]["Plan"]["Total Cost"])
 
     def _translate(self, exc: Exception) -> LivedataError:
