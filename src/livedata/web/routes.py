@@ -46,6 +46,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     responses={
         200: {
             "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
                 "application/x-ndjson": {},
                 "text/csv": {},
                 "application/vnd.apache.arrow.stream": {},
