@@ -6,14 +6,21 @@ says so, never by waiting.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
-from livedata.catalog import Catalog
+from livedata.auth.caller import Caller
+from livedata.catalog import Budget, Catalog
+from livedata.errors import BudgetExhausted
+from livedata.plan import QueryRequest
+from livedata.service import QueryService
+from livedata.settings import Settings
 from tests.conftest import require_service
 from tests.samples import Sample
 
@@ -61,8 +68,6 @@ def test_a_spent_query_budget_is_429_while_hits_flow(
     scope: str,
 ) -> None:
     clock = Clock()
-    from livedata.catalog import Budget
-
     url = serve(_catalog(sample_of("duckdb"), budget=Budget.model_validate(budget)), clock=clock)
     assert _ask(url, **_page(0)).status_code == 200
     assert _ask(url, **_page(1)).status_code == 200
@@ -85,8 +90,6 @@ def test_a_spent_query_budget_is_429_while_hits_flow(
 def test_a_spent_seconds_budget_is_429(
     serve: Callable[..., str], sample_of: Callable[[str], Sample]
 ) -> None:
-    from livedata.catalog import Budget
-
     budget = Budget(window=60, source_seconds=0.000001)
     url = serve(_catalog(sample_of("duckdb"), budget=budget), clock=Clock())
     assert _ask(url, **_page(0)).status_code == 200  # admitted with time left; it overruns
@@ -140,3 +143,47 @@ def test_redis_shares_the_rate_limit_between_servers(serve: Callable[..., str]) 
     assert httpx.post(f"{first}/query", json=body).status_code == 429
     assert httpx.post(f"{second}/query", json=body).status_code == 429
     client.close()
+
+
+def test_a_stale_entry_answers_when_the_budget_is_spent(
+    serve: Callable[..., str], sample_of: Callable[[str], Sample]
+) -> None:
+    clock = Clock()
+    budget = Budget(window=3600, queries=1)
+    url = serve(_catalog(sample_of("duckdb"), budget=budget, ttl=10), clock=clock)
+    assert _ask(url).status_code == 200
+    clock.now += 20  # expired, within stale_if_error; the next query is over budget
+    stale = _ask(url)
+    assert stale.status_code == 200
+    assert stale.headers["cache-status"] == "livedata; hit; detail=stale-if-error"
+
+
+def test_a_coalesced_caller_is_not_refused_for_the_leaders_budget(
+    sample_of: Callable[[str], Sample], tmp_path: Path
+) -> None:
+    """Two callers ask for the same result at once; the first, whose flight the second
+    joins, is over its own budget. The second gets the rows, asked under its budget.
+    Driven through the service (the web layer has one anonymous caller until
+    authentication lands)."""
+    budget = Budget(window=3600, per_caller={"queries": 1})
+    catalog = _catalog(sample_of("duckdb"), budget=budget)
+    service = QueryService.create(catalog, Settings(cache_dir=tmp_path), clock=Clock())
+    spent, fresh = Caller("spent"), Caller("fresh")
+
+    async def race() -> list[Any]:
+        await service.run(QueryRequest(table="countries", limit=1), caller=spent)
+        wanted = QueryRequest(table="countries", limit=2)
+        return await asyncio.gather(
+            service.run(wanted, caller=spent),
+            service.run(wanted, caller=fresh),
+            return_exceptions=True,
+        )
+
+    try:
+        leader, joiner = asyncio.run(race())
+    finally:
+        service.close()
+    assert isinstance(leader, BudgetExhausted)
+    assert leader.details["caller"] == "spent"
+    assert not isinstance(joiner, BaseException)
+    assert joiner.rows == 2
