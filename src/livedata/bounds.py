@@ -55,10 +55,12 @@ def _exceeded(setting: str, bound: int, where: str, what: str) -> LimitExceeded:
     )
 
 
-def cap_bytes(table: pa.Table, max_bytes: int | None) -> tuple[pa.Table, bool]:
+def cap_bytes(
+    table: pa.Table | pa.RecordBatch, max_bytes: int | None
+) -> tuple[pa.Table | pa.RecordBatch, bool]:
     """The longest leading run of rows within ``max_bytes`` of Arrow data, and whether rows
     had to go. Cut before the result is stored, so a hit serves exactly what the miss did."""
-    if max_bytes is None or table.nbytes <= max_bytes:
+    if max_bytes is None or table.nbytes <= max(0, max_bytes):
         return table, False
     fits, too_many = 0, table.num_rows  # slice(0, fits) fits; slice(0, too_many) does not
     while too_many - fits > 1:

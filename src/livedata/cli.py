@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
+import pyarrow as pa
 import typer
 import uvicorn
 from rich.box import SIMPLE
@@ -24,7 +25,7 @@ from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.errors import CatalogError, LivedataError
 from livedata.plan import QueryRequest, invalidation_tag
-from livedata.service import QueryService
+from livedata.service import QueryService, Result
 from livedata.settings import Settings
 from livedata.study.cli import app as study_app
 
@@ -119,9 +120,13 @@ def query(
         else QueryRequest(query=name, params=params, limit=limit)
     )
     service = QueryService.create(_load(catalog), Settings())
+
+    async def run() -> tuple[Result, pa.Table]:
+        result = await service.run(request)
+        return result, await service.table(result)
+
     try:
-        result = asyncio.run(service.run(request))
-        rows = service.table(result)
+        result, rows = asyncio.run(run())
     except LivedataError as exc:
         err.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
         raise typer.Exit(1) from exc

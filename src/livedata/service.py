@@ -20,7 +20,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +34,7 @@ from livedata.cache.flight import Flights, host_lock
 from livedata.cache.formats.registry import FORMATS
 from livedata.cache.results import Entry, ResultCache
 from livedata.catalog import Catalog
-from livedata.connectors.sources import Sources
+from livedata.connectors.sources import Sources, Streamed
 from livedata.encoders.base import Encoder
 from livedata.encoders.compression import compress
 from livedata.encoders.json import describe_columns
@@ -43,6 +43,7 @@ from livedata.errors import (
     LivedataError,
     NotCached,
     QueryFailed,
+    SourceBusy,
     SourceError,
     SourceUnavailable,
     StatementTimeout,
@@ -69,13 +70,15 @@ class CacheControl:
 @dataclass(frozen=True)
 class Result:
     """A result and where it came from. ``status`` is hit, stale, stale-if-error, miss,
-    coalesced, unstored (the cache could not write it) or bypass (not cached by design)."""
+    coalesced, unstored (the cache could not write it) or bypass (not cached by design).
+    An unstored result's rows are still arriving from the source as it is sent, and its
+    ``header`` is final only after the last one."""
 
     plan: Plan
     header: Mapping[str, Any]
     status: str
     entry: Entry | None = None
-    fetched: pa.Table | None = None  # set when the rows are not (or could not be) stored
+    fetched: Reading | None = None  # rows not stored (by design, or the disk refused)
     served_at: float = 0.0
 
     @property
@@ -209,7 +212,7 @@ class QueryService:
         header: Mapping[str, Any],
         status: str,
         entry: Entry | None = None,
-        fetched: pa.Table | None = None,
+        fetched: Reading | None = None,
     ) -> Result:
         return Result(plan, header, status, entry, fetched, served_at=self.clock())
 
@@ -274,6 +277,28 @@ class QueryService:
             return await self._fetch(plan, "miss", caller, store=True)
 
     async def _fetch(self, plan: Plan, status: str, caller: Caller, *, store: bool) -> Result:
+        reading = await self._read(plan, caller, store=store)
+        if not store or self.cache is None:
+            return self._result(plan, reading.header, status, fetched=reading)
+        try:
+            entry = await anyio.to_thread.run_sync(
+                self.cache.put, plan.key, reading.schema, reading, reading.describe
+            )
+        except SourceError as exc:  # the source failed half-way through the rows
+            self._remember_failure(plan, exc, store=True)
+            raise
+        finally:
+            await reading.close()
+        if entry is not None:
+            return self._result(plan, entry.header, status, entry)
+        # The disk refused, and the rows went with the failed write: ask again, serve them
+        # without storing. Only a failing cache disk costs this second query.
+        reading = await self._read(plan, caller, store=False)
+        return self._result(plan, reading.header, "unstored", fetched=reading)
+
+    async def _read(self, plan: Plan, caller: Caller, *, store: bool) -> Reading:
+        """Start the plan's statement at its source, unless the source is backing off;
+        ``caller`` pays for it (see ``livedata.quota.budgets``)."""
         source = plan.target.source
         if self.clock() < self._failing_until.get(source, 0.0):
             raise self.sources[source].unavailable("it failed moments ago; backing off")
@@ -281,28 +306,17 @@ class QueryService:
         self.tally[("source_queries", *_target(plan))] += 1
         try:
             statement = self.planner.statement(plan)
-            table, source_ms = await self.costs.fetch(source, statement, caller.id)
-        except (SourceUnavailable, StatementTimeout, QueryFailed) as exc:
+            streamed = await self.costs.stream(source, statement, caller.id)
+        except SourceError as exc:
             self._remember_failure(plan, exc, store=store)
             raise
-        self.tally[("source_seconds", *_target(plan))] += source_ms / 1000
         self._failing_until.pop(source, None)
-        truncated = plan.capped and table.num_rows > plan.max_rows
-        if truncated:
-            table = table.slice(0, plan.max_rows)
-        table, cut = cap_bytes(table, self.catalog.sources[source].max_bytes)
-        truncated = truncated or cut
-        header = self._header(plan, table, truncated, source_ms)
-        if store and self.cache is not None:
-            entry = await anyio.to_thread.run_sync(self.cache.put, plan.key, table, header)
-            if entry is not None:
-                return self._result(plan, entry.header, status, entry)
-            status = "unstored"  # the disk refused: served, but not kept
-        return self._result(plan, header, status, fetched=table)
+        max_bytes = self.catalog.sources[source].max_bytes
+        return Reading(plan, streamed, self._header, self.tally, max_bytes)
 
     def _remember_failure(self, plan: Plan, exc: LivedataError, *, store: bool) -> None:
         ttl = self.settings.cache_error_ttl
-        if ttl <= 0:
+        if ttl <= 0 or isinstance(exc, SourceBusy):  # overload passes; it says nothing lasting
             return
         now = self.clock()
         if isinstance(exc, SourceUnavailable):  # the source is down: leave it alone a while
@@ -312,7 +326,7 @@ class QueryService:
             self.cache.put_error(plan.key, error, {"created": now, "fresh_until": now + ttl})
 
     def _header(
-        self, plan: Plan, table: pa.Table, truncated: bool, source_ms: float
+        self, plan: Plan, schema: pa.Schema, rows: int, truncated: bool, source_ms: float
     ) -> dict[str, Any]:
         now = self.clock()
         fresh = plan.freshness
@@ -326,9 +340,9 @@ class QueryService:
             "kind": plan.target.kind,
             "name": plan.target.name,
             "params": {name: jsonable(value) for name, value in plan.params.items()},
-            "rows": table.num_rows,
+            "rows": rows,
             "truncated": truncated,
-            "columns": describe_columns(table.schema),
+            "columns": describe_columns(schema),
             "source_ms": round(source_ms, 3),
             "tags": list(plan.tags),
         }
@@ -340,12 +354,16 @@ class QueryService:
         self.cache.index.hit(result.entry.key)
         self.count(replace(result, status="hit"))
 
-    def table(self, result: Result) -> pa.Table:
-        if result.fetched is not None:
-            return result.fetched
-        assert self.cache is not None
-        assert result.entry is not None
-        return self.cache.table(result.entry)
+    async def table(self, result: Result) -> pa.Table:
+        """The whole result; an unstored one is read to its end."""
+        if result.fetched is None:
+            assert self.cache is not None
+            assert result.entry is not None
+            return self.cache.table(result.entry)
+        try:
+            return await anyio.to_thread.run_sync(result.fetched.read_all)
+        finally:
+            await result.fetched.close()
 
     def body(self, result: Result, encoder: Encoder, encoding: str | None) -> memoryview:
         """A stored result's encoded body (``encoding``: gzip, br or zstd), encoded once."""
@@ -353,23 +371,80 @@ class QueryService:
         assert cache is not None
         assert entry is not None
         plain = cache.body(
-            entry,
-            encoder.name,
-            lambda: b"".join(encoder.encode(cache.table(entry), result.meta())),
+            entry, encoder.name, lambda: encoder.encode(cache.table(entry).to_reader(), result.meta)
         )
         if encoding is None:
             return plain
-        return cache.body(entry, f"{encoder.name}.{encoding}", lambda: compress(plain, encoding))
+        return cache.body(entry, f"{encoder.name}.{encoding}", lambda: (compress(plain, encoding),))
 
-    def chunks(self, result: Result, encoder: Encoder) -> Iterator[bytes]:
-        """An unstored result's body, encoded as it is sent."""
-        return encoder.encode(self.table(result), result.meta())
+    async def chunks(self, result: Result, encoder: Encoder) -> AsyncGenerator[bytes]:
+        """An unstored result's body, encoded in a worker thread as its rows arrive from the
+        source, which stays busy until the last chunk is taken or the iterator is closed."""
+        assert result.fetched is not None
+        chunks = encoder.encode(result.fetched, result.meta)
+        try:
+            while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+                yield chunk
+        finally:
+            await result.fetched.close()
 
 
 def catalog_uses_cache(catalog: Catalog) -> bool:
     """True when any table, query or source sets its own positive TTL."""
     layers = [*catalog.sources.values(), *catalog.tables.values(), *catalog.queries.values()]
     return any((layer.ttl or 0) > 0 for layer in layers)
+
+
+class Reading:
+    """A plan's rows as they arrive from its source: capped at ``max_rows`` (the statement
+    asks for one more, which marks the result truncated), counted, and described by a header
+    that is final after the last batch."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        streamed: Streamed,
+        header: Callable[[Plan, pa.Schema, int, bool, float], dict[str, Any]],
+        tally: defaultdict[tuple[str, str, str], float],
+        max_bytes: int | None = None,
+    ) -> None:
+        self.plan = plan
+        self.schema = streamed.schema
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.rows = 0
+        self.truncated = False
+        self._streamed = streamed
+        self._header = header
+        self._tally = tally
+        self.header = self.describe()
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._streamed:
+            if self.plan.capped and self.rows + batch.num_rows > self.plan.max_rows:
+                self.truncated = True
+                batch = batch.slice(0, self.plan.max_rows - self.rows)
+            left = None if self.max_bytes is None else self.max_bytes - self.bytes
+            batch, cut = cap_bytes(batch, left)
+            self.rows += batch.num_rows
+            self.bytes += batch.nbytes
+            yield batch
+            if cut:  # the rest would be cut too: stop reading (closing ends the statement)
+                self.truncated = True
+                break
+        self._tally[("source_seconds", *_target(self.plan))] += self._streamed.source_ms / 1000
+        self.header.update(self.describe())
+
+    def describe(self) -> dict[str, Any]:
+        return self._header(
+            self.plan, self.schema, self.rows, self.truncated, self._streamed.source_ms
+        )
+
+    def read_all(self) -> pa.Table:
+        return pa.Table.from_batches(list(self), self.schema)
+
+    async def close(self) -> None:
+        await self._streamed.aclose()
 
 
 def _target(plan: Plan) -> tuple[str, str]:

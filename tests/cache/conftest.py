@@ -155,12 +155,12 @@ def postgres(sample_of: Callable[[str], Sample]) -> Iterator[Postgres]:
         if pg.db.execute("SELECT 1 FROM pg_extension WHERE extname = 'dblink'").fetchone() is None:
             raise LookupError("extension dblink is not installed")
 
-    require_service(
-        "pg_stat_statements and dblink in database test (`.ci/run` enables both)", ready
-    )
-    pg.db.execute(f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (tag text NOT NULL)")
-    yield pg
-    pg.db.close()
+    with pg.db:  # closed also when the test is skipped
+        require_service(
+            "pg_stat_statements and dblink in database test (`.ci/run` enables both)", ready
+        )
+        pg.db.execute(f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (tag text NOT NULL)")
+        yield pg
 
 
 class CliServer:

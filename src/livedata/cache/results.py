@@ -84,10 +84,27 @@ class ResultCache:
         self.index.hit(key)
         return Entry(key, stored)
 
-    def put(self, key: str, table: pa.Table, header: dict[str, Any]) -> Entry | None:
-        """Store a result; None when the disk refused (the caller serves it uncached)."""
-        header = {**header, "format": self.format.name}
-        return self._write(key, self.format.dumps(table), header, header.get("tags", ()))
+    def put(
+        self,
+        key: str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch],
+        header: Callable[[], dict[str, Any]],
+    ) -> Entry | None:
+        """Store a result as its batches arrive; ``header`` is asked for again after the last
+        one (see ``Store.write_stream``). None when the disk refused."""
+        stored = self.store.write_stream(
+            self.store.entry_path(key),
+            lambda sink: self.format.dump(schema, batches, sink),
+            lambda: {**header(), "format": self.format.name},
+        )
+        if stored is None:
+            return None
+        try:
+            self.index.record(key, stored.header["length"], stored.header, stored.header["tags"])
+        except Exception:  # the entry is committed; the index is advisory (see index.py)
+            log.exception("cache index update failed for %s", key)
+        return Entry(key, stored)
 
     def get_error(self, key: str) -> Entry | None:
         """A failure remembered for ``key``, kept apart so the stale result survives it."""
@@ -103,17 +120,24 @@ class ResultCache:
     def table(self, entry: Entry) -> pa.Table:
         return self.format.loads(entry.stored.payload)
 
-    def body(self, entry: Entry, variant: str, produce: Callable[[], bytes]) -> memoryview:
-        """The response body ``variant`` of ``entry``, encoded and stored on first use."""
+    def body(
+        self, entry: Entry, variant: str, produce: Callable[[], Iterable[bytes]]
+    ) -> memoryview:
+        """The response body ``variant`` of ``entry``, encoded and stored on first use. It is
+        written to disk as it is encoded; only if the disk refuses is it kept in memory."""
         path = self.store.body_path(entry.version, variant)
         stored = self.store.read(path)
         if stored is not None:
             return stored.payload
-        body = produce()
-        written = self.store.write(path, body, {"entry": entry.key, "variant": variant})
-        if written is not None:
-            self.index.add_bytes(entry.key, len(body))
-        return memoryview(body)
+        stored = self.store.write_stream(
+            path,
+            lambda sink: sink.write_all(produce()),
+            lambda: {"entry": entry.key, "variant": variant},
+        )
+        if stored is None:
+            return memoryview(b"".join(produce()))
+        self.index.add_bytes(entry.key, len(stored.payload))
+        return stored.payload
 
     def remove(self, keys: Iterable[str]) -> int:
         """Remove entries and their bodies; return how many there were."""
@@ -155,15 +179,3 @@ class ResultCache:
 
     def close(self) -> None:
         self.index.close()
-
-    def _write(
-        self, key: str, payload: bytes, header: dict[str, Any], tags: Iterable[str]
-    ) -> Entry | None:
-        stored = self.store.write(self.store.entry_path(key), payload, header)
-        if stored is None:
-            return None
-        try:
-            self.index.record(key, len(payload), stored.header, tags)
-        except Exception:  # the entry is committed; the index is advisory (see index.py)
-            log.exception("cache index update failed for %s", key)
-        return Entry(key, stored)

@@ -3,12 +3,13 @@
 Every file the cache writes (a result's data, or a response body encoded from it) is a
 container::
 
-    MAGIC | u32 header length | header (JSON) | u64 xxh3 of the header | payload
+    MAGIC | u32 header length | header (JSON, space-padded) | u64 xxh3 of the header | payload
 
-and the header records the payload's length and xxh3-128 digest. A reader checks all of it
-before trusting a byte, so a truncated, corrupted or foreign file is never served: it counts as
-a miss, is removed, logged and counted. xxh3 checks 15 MB in about a millisecond, cheap enough
-to verify on every hit.
+and the header records the payload's length and xxh3-128 digest. The payload starts at a
+multiple of 64 bytes, so Arrow data mapped from it is aligned as Arrow wants. A reader
+checks all of it before trusting a byte, so a truncated, corrupted or foreign file is never
+served: it counts as a miss, is removed, logged and counted. xxh3 checks 15 MB in about a
+millisecond, cheap enough to verify on every hit.
 
 Files are written to ``tmp/``, fsynced, then renamed over their final name, then the
 directory is fsynced. The rename is the commit point: before it readers see the old entry (or
@@ -26,9 +27,10 @@ import os
 import struct
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import xxhash
@@ -39,6 +41,10 @@ MAGIC = b"LDCACHE\x01"
 _LENGTH = struct.Struct("<I")
 _CHECK = struct.Struct("<Q")
 WRITE_FAILURE_LOG_INTERVAL = 60.0  # seconds between two log lines about failing writes
+# Room for a header's numbers (row count, times, length, digest) to grow between its first
+# and its final version: a few hundred bytes at most.
+HEADER_SLACK = 1024
+PAYLOAD_ALIGNMENT = 64
 
 
 @dataclass(frozen=True)
@@ -110,25 +116,44 @@ class Store:
 
     def write(self, path: Path, payload: bytes, header: dict[str, Any]) -> Stored | None:
         """Write atomically; on any OS error log (at most once a minute), count, return None."""
-        header = {**header, "length": len(payload), "digest": xxhash.xxh3_128_hexdigest(payload)}
-        header_bytes = orjson.dumps(header)
+        return self.write_stream(path, lambda sink: sink.write(payload), lambda: header)
+
+    def write_stream(
+        self, path: Path, fill: Callable[[Sink], object], header: Callable[[], dict[str, Any]]
+    ) -> Stored | None:
+        """Like ``write``, for a payload that ``fill`` writes piece by piece (a result as its
+        rows arrive), so it never sits in memory whole. ``header`` is asked for twice: first
+        to size the room left for it before the payload, then, once the payload is written,
+        for the final values, which may differ only in its numbers (see HEADER_SLACK)."""
+        start = _payload_offset(len(orjson.dumps(header())) + HEADER_SLACK)
         tmp = self.tmp / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as file:
-                file.write(MAGIC + _LENGTH.pack(len(header_bytes)) + header_bytes)
-                file.write(_CHECK.pack(xxhash.xxh3_64_intdigest(header_bytes)))
-                file.write(payload)
+            with open(tmp, "w+b") as file:
+                file.seek(start)
+                sink = Sink(file)
+                fill(sink)
+                final = {**header(), "length": sink.length, "digest": sink.digest.hexdigest()}
+                file.seek(0)
+                file.write(_head(orjson.dumps(final), start))
                 file.flush()
                 os.fsync(file.fileno())
-                st = os.fstat(file.fileno())  # the rename keeps the inode, size and mtime
             os.replace(tmp, path)  # the commit point (see the module docstring)
             _fsync_directory(path.parent)
+            return self._map(path, final, start)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             self.write_failed(exc)
             return None
-        return Stored(path, header, memoryview(payload), (st.st_ino, st.st_size, st.st_mtime_ns))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _map(self, path: Path, header: dict[str, Any], start: int) -> Stored:
+        """A file this process has just written and checked as it wrote."""
+        with open(path, "rb") as file:
+            st = os.fstat(file.fileno())
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        payload = memoryview(mapped)[start:]
+        return Stored(path, header, payload, (st.st_ino, st.st_size, st.st_mtime_ns))
 
     def remove(self, path: Path) -> int:
         """Unlink ``path``; return the bytes freed (0 when it was already gone)."""
@@ -170,8 +195,51 @@ class Store:
             )
 
 
+class Sink:
+    """Where a payload is written: counts and digests the bytes on their way to the file.
+    Arrow's writers take it as a file (they need ``write``, ``tell`` and ``closed``)."""
+
+    closed = False
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.length = 0
+        self.digest = xxhash.xxh3_128()
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.file.write(data)
+        self.digest.update(data)
+        self.length += len(data)
+        return len(data)
+
+    def write_all(self, chunks: Iterable[bytes]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def tell(self) -> int:
+        return self.length
+
+    def flush(self) -> None:
+        pass
+
+
 class _Damaged(Exception):
     pass
+
+
+def _payload_offset(header_room: int) -> int:
+    """Where the payload starts: after the header's room, 64-byte aligned as Arrow prefers."""
+    end = len(MAGIC) + _LENGTH.size + header_room + _CHECK.size
+    return -(-end // PAYLOAD_ALIGNMENT) * PAYLOAD_ALIGNMENT
+
+
+def _head(header: bytes, start: int) -> bytes:
+    """Everything before the payload; the header JSON is padded with spaces to fill its room."""
+    room = start - len(MAGIC) - _LENGTH.size - _CHECK.size
+    if len(header) > room:
+        raise OSError(f"cache header of {len(header)} bytes outgrew its {room}-byte room")
+    header = header.ljust(room)
+    return MAGIC + _LENGTH.pack(room) + header + _CHECK.pack(xxhash.xxh3_64_intdigest(header))
 
 
 def _check_header(data: memoryview) -> tuple[dict[str, Any], int]:

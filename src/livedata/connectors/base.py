@@ -11,6 +11,8 @@ import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
@@ -19,6 +21,74 @@ from livedata.errors import LivedataError, QueryFailed, SourceUnavailable, State
 from livedata.sql import ParamStyle, Statement
 
 Conn = TypeVar("Conn")
+T = TypeVar("T")
+
+
+@dataclass
+class Batches:
+    """What a driver yields for a statement; ``close`` ends it early or after the last batch."""
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
+    close: Callable[[], None] = lambda: None
+
+    @classmethod
+    def of(cls, table: pa.Table) -> Batches:
+        """For drivers that only give whole results."""
+        return cls(table.schema, iter(table.to_batches()))
+
+
+class Rows:
+    """A statement's result being read: batches as the driver delivers them, on a connection
+    held until the last one. A result abandoned half-way (closed early) drops its connection,
+    since the driver may still be sending rows on it."""
+
+    def __init__(self, connector: Connector[Any], conn: Any, batches: Batches) -> None:
+        self.connector = connector
+        self.schema = batches.schema
+        self.rows = 0
+        self._conn = conn
+        self._batches = batches
+        self._done = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        while not self._done:
+            try:
+                batch = next(self._batches.batches, None)
+            except LivedataError as exc:
+                self._end(exc)
+                raise
+            except Exception as exc:
+                error = self.connector._translate(exc)
+                self._end(error)
+                raise error from exc
+            if batch is None:
+                self._end(None)
+                return
+            self.rows += batch.num_rows
+            yield batch
+
+    def _end(self, error: LivedataError | None) -> None:
+        self._done = True
+        with contextlib.suppress(Exception):  # a failed statement may not close cleanly
+            self._batches.close()
+        if error is None:
+            self.connector._release(self._conn)
+        else:
+            self.connector._finish(self._conn, error)
+
+    def read_all(self) -> pa.Table:
+        return pa.Table.from_batches(list(self), self.schema)
+
+    def close(self) -> None:
+        if not self._done:
+            self._end(self.connector.unavailable("abandoned"))  # drops the connection
+
+    def __enter__(self) -> Rows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Connector(ABC, Generic[Conn]):
@@ -34,8 +104,8 @@ class Connector(ABC, Generic[Conn]):
         self._lock = threading.Lock()
         self._closed = False
 
-    def fetch(self, statement: Statement) -> pa.Table:
-        """Run ``statement`` and return its whole result; raise only LivedataError.
+    def stream(self, statement: Statement) -> Rows:
+        """Run ``statement``; its rows arrive batch by batch while the caller reads them.
 
         A pooled connection that the server dropped since its last use (restart, idle
         timeout) costs one retry on a fresh connection, not a 503: statements are read-only,
@@ -47,10 +117,15 @@ class Connector(ABC, Generic[Conn]):
             pass
         else:
             try:
-                return self._run(pooled, statement)
+                return self._start(pooled, statement)
             except SourceUnavailable:
                 pass
-        return self._run(self._open(), statement)
+        return self._start(self._open(), statement)
+
+    def fetch(self, statement: Statement) -> pa.Table:
+        """The whole result at once; raise only LivedataError."""
+        with self.stream(statement) as rows:
+            return rows.read_all()
 
     def estimate(self, statement: Statement) -> float | None:
         """The source's own cost estimate for ``statement``, without running it; None when
@@ -70,9 +145,13 @@ class Connector(ABC, Generic[Conn]):
             except queue.Empty:
                 return
 
-    def _run(self, conn: Conn, statement: Statement) -> pa.Table:
+    def _start(self, conn: Conn, statement: Statement) -> Rows:
+        return Rows(self, conn, self._guard(conn, lambda: self._execute(conn, statement)))
+
+    def _guard(self, conn: Conn, step: Callable[[], T]) -> T:
+        """Run one step of a statement on ``conn``, translating what the driver raises."""
         try:
-            table = self._execute(conn, statement)
+            return step()
         except LivedataError as exc:
             self._finish(conn, exc)
             raise
@@ -80,8 +159,6 @@ class Connector(ABC, Generic[Conn]):
             error = self._translate(exc)
             self._finish(conn, error)
             raise error from exc
-        self._release(conn)
-        return table
 
     def _finish(self, conn: Conn, error: LivedataError) -> None:
         if isinstance(error, SourceUnavailable):
@@ -130,8 +207,9 @@ class Connector(ABC, Generic[Conn]):
         """Open one connection, read-only, with the statement timeout set in the database."""
 
     @abstractmethod
-    def _execute(self, conn: Conn, statement: Statement) -> pa.Table:
-        """Run one statement on ``conn``; may raise driver exceptions."""
+    def _execute(self, conn: Conn, statement: Statement) -> Batches:
+        """Start one statement on ``conn``; may raise driver exceptions, also while the
+        batches are read."""
 
     @abstractmethod
     def _translate(self, exc: Exception) -> LivedataError:

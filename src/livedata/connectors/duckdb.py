@@ -14,10 +14,9 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from livedata.catalog import DuckDBSource
-from livedata.connectors.base import Connector
+from livedata.connectors.base import Batches, Connector
 from livedata.errors import LivedataError, QueryFailed, StatementTimeout
 from livedata.sql import Statement
 
@@ -61,15 +60,23 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
     def _connect(self) -> duckdb.DuckDBPyConnection:
         return self._root().cursor()
 
-    def _execute(self, conn: duckdb.DuckDBPyConnection, statement: Statement) -> pa.Table:
+    def _execute(self, conn: duckdb.DuckDBPyConnection, statement: Statement) -> Batches:
+        # The timer runs until the last batch is read: DuckDB computes batches on demand.
         # An interrupt that lands just after the statement ends is harmless: DuckDB ignores
         # it on an idle connection (checked with duckdb 2.0), so the next query is not hit.
         timer = threading.Timer(self.config.statement_timeout, conn.interrupt)
         timer.start()
         try:
-            return conn.sql(statement.text, params=list(statement.params)).to_arrow_table()
-        finally:
+            reader = conn.sql(statement.text, params=list(statement.params)).to_arrow_reader()
+        except BaseException:
             timer.cancel()
+            raise
+
+        def close() -> None:
+            timer.cancel()
+            reader.close()
+
+        return Batches(reader.schema, iter(reader), close)
 
     def estimate(self, statement: Statement) -> float:
         """DuckDB estimates rows, not cost: the sum of every operator's estimated rows."""

@@ -8,6 +8,7 @@ accident. Autocommit keeps an idle pooled connection out of any transaction.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import adbc_driver_manager
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 from adbc_driver_postgresql import StatementOptions
 
 from livedata.catalog import PostgresSource
-from livedata.connectors.base import Connector
+from livedata.connectors.base import Batches, Connector
 from livedata.errors import LivedataError
 from livedata.sql import Statement
 
@@ -38,13 +39,22 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
         )
         return adbc_pg.connect(connection_uri(config, options), autocommit=True)
 
-    def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> pa.Table:
-        with conn.cursor() as cursor:
+    def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> Batches:
+        cursor = conn.cursor()
+        try:
             if statement.text.startswith(_EXPLAIN):  # the driver's COPY cannot wrap an EXPLAIN
                 cursor.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
             cursor.execute(statement.text, statement.params)
-            table: pa.Table = cursor.fetch_arrow_table()
-        return _plain(table)
+            reader = _reader(cursor)
+            if _undeclared_numeric(reader.schema):  # its scale is known only at the end
+                table = _plain(reader.read_all())
+                cursor.close()
+                return Batches.of(table)
+        except BaseException:
+            cursor.close()
+            raise
+        schema = _plain(reader.schema.empty_table()).schema
+        return Batches(schema, _converted(reader, schema), cursor.close)
 
     def estimate(self, statement: Statement) -> float:
         """The planner's total cost (EXPLAIN without ANALYZE: nothing runs)."""
@@ -97,6 +107,34 @@ def _plain(table: pa.Table) -> pa.Table:
                 column = _decimal(column, int(metadata.get(b"POSTGRESQL:typmod", b"-1")))
         columns.append(column)
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _reader(cursor: adbc_pg.Cursor) -> pa.RecordBatchReader:
+    """The driver manager's own reader: unlike the plain pyarrow one that
+    ``fetch_record_batch`` returns (apache/arrow-adbc#1523), it raises the driver's errors
+    with their SQLSTATE, which tells a statement timeout from a lost connection."""
+    results = getattr(cursor, "_results", None)
+    reader = getattr(results, "reader", None)
+    return cursor.fetch_record_batch() if reader is None else reader
+
+
+def _converted(reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    for raw in reader:
+        table = _plain(pa.Table.from_batches([raw], reader.schema))
+        if table.schema != schema:
+            raise ValueError(
+                "a NUMERIC column holds NaN or Infinity, which a decimal cannot; "
+                "cast it to float or text in the SQL"
+            )
+        yield from table.to_batches()
+
+
+def _undeclared_numeric(schema: pa.Schema) -> bool:
+    return any(
+        (field.metadata or {}).get(b"POSTGRESQL:type") == b"numeric"
+        and int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1")) < 4
+        for field in schema
+    )
 
 
 def _decimal(column: pa.ChunkedArray, typmod: int) -> pa.ChunkedArray:

@@ -9,20 +9,64 @@ SourceBusy, so overload shows as a fast 503, never as a hang.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
 
 import anyio
 import anyio.to_thread
 import pyarrow as pa
 
 from livedata.catalog import SourceConfig
-from livedata.connectors.base import Connector
+from livedata.connectors.base import Connector, Rows
 from livedata.connectors.registry import create_connector
 from livedata.errors import LivedataError, SourceBusy
 from livedata.sql import Statement
 
-T = TypeVar("T")
+Closing = Callable[[float], Awaitable[None]]  # told the source milliseconds once rows are closed
+
+
+class Streamed:
+    """A source's rows being read (from worker threads), timed from the statement's start to
+    its last batch."""
+
+    def __init__(
+        self,
+        rows: Rows,
+        started: float,
+        release: Callable[[], None],
+        on_close: Closing | None = None,
+    ) -> None:
+        self.rows = rows
+        self.schema = rows.schema
+        self._started = started
+        self._finished: float | None = None
+        self._release: Callable[[], None] | None = release
+        self._on_close = on_close
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        yield from self.rows
+        self._finished = time.perf_counter()
+
+    def read_all(self) -> pa.Table:
+        return pa.Table.from_batches(list(self), self.schema)
+
+    @property
+    def source_ms(self) -> float:
+        """Milliseconds the source has worked so far, final once the last batch is read."""
+        return ((self._finished or time.perf_counter()) - self._started) * 1000
+
+    async def aclose(self) -> None:
+        """End the statement (dropping its connection if rows are left) and free the slot."""
+        if self._release is None:
+            return
+        release, self._release = self._release, None
+        try:
+            with anyio.CancelScope(shield=True):  # also when the client left: cancelled here
+                await anyio.to_thread.run_sync(self.rows.close)
+                if self._on_close is not None:
+                    await self._on_close(self.source_ms)
+        finally:
+            release()
 
 
 class Sources:
@@ -43,22 +87,40 @@ class Sources:
     def __getitem__(self, name: str) -> Connector[Any]:
         return self.connectors[name]
 
-    async def fetch(self, source: str, statement: Statement) -> tuple[pa.Table, float]:
-        """The result and the milliseconds the source worked (not the wait for a slot)."""
-        connector = self.connectors[source]
-
-        def timed() -> tuple[pa.Table, float]:
+    async def stream(
+        self, source: str, statement: Statement, on_close: Closing | None = None
+    ) -> Streamed:
+        """Start ``statement``; it holds one of the source's slots until closed."""
+        self._refuse_when_full(source)
+        slot = self._slots[source]
+        holder = object()  # the rows may be read and closed from another task
+        await slot.acquire_on_behalf_of(holder)
+        try:
             started = time.perf_counter()
-            table = connector.fetch(statement)
-            return table, (time.perf_counter() - started) * 1000
+            rows = await anyio.to_thread.run_sync(self.connectors[source].stream, statement)
+        except BaseException:
+            slot.release_on_behalf_of(holder)
+            raise
+        return Streamed(rows, started, lambda: slot.release_on_behalf_of(holder), on_close)
 
-        return await self._in_slot(source, timed)
+    async def fetch(self, source: str, statement: Statement) -> tuple[pa.Table, float]:
+        """The whole result and the milliseconds the source worked (not the wait for a slot)."""
+        streamed = await self.stream(source, statement)
+        try:
+            table = await anyio.to_thread.run_sync(streamed.read_all)
+        finally:
+            await streamed.aclose()
+        return table, streamed.source_ms
 
     async def estimate(self, source: str, statement: Statement) -> float | None:
         """The source's cost estimate for ``statement`` (None: it cannot estimate)."""
-        return await self._in_slot(source, lambda: self.connectors[source].estimate(statement))
+        self._refuse_when_full(source)
+        connector = self.connectors[source]
+        return await anyio.to_thread.run_sync(
+            connector.estimate, statement, limiter=self._slots[source]
+        )
 
-    async def _in_slot(self, source: str, work: Callable[[], T]) -> T:
+    def _refuse_when_full(self, source: str) -> None:
         slots = self._slots[source]
         waiting = slots.statistics().tasks_waiting
         if slots.available_tokens < 1 and waiting >= self._queue_sizes[source]:
@@ -67,7 +129,6 @@ class Sources:
                 f"{waiting} waiting, its limits; try again shortly.",
                 source=source,
             )
-        return await anyio.to_thread.run_sync(work, limiter=slots)
 
     async def readiness(self) -> dict[str, dict[str, str]]:
         """Ping every source concurrently; report each one's status, never its address."""

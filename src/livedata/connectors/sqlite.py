@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from livedata.catalog import SQLiteSource
-from livedata.connectors.base import Connector
+from livedata.connectors.base import Batches, Connector
 from livedata.errors import LivedataError
 from livedata.sql import Statement
 
@@ -52,7 +52,7 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
         conn.execute("PRAGMA query_only = ON")  # mode=ro still allows TEMP tables and ATTACH
         return conn
 
-    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> pa.Table:
+    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> Batches:
         deadline = time.monotonic() + self.config.statement_timeout
         conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
         try:
@@ -62,9 +62,11 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
             conn.set_progress_handler(None, 0)
         names = [d[0] for d in cursor.description or ()]
         columns = zip(*rows, strict=True) if rows else ([] for _ in names)
-        return pa.Table.from_arrays(
-            [_column(name, values) for name, values in zip(names, columns, strict=True)],
-            names=names,
+        return Batches.of(
+            pa.Table.from_arrays(
+                [_column(name, values) for name, values in zip(names, columns, strict=True)],
+                names=names,
+            )
         )
 
     def _translate(self, exc: Exception) -> LivedataError:

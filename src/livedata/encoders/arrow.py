@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import pyarrow as pa
 
-from livedata.encoders.base import BATCH_ROWS, Encoder, drain
+from livedata.encoders.base import Encoder, Meta, RecordBatches, batches, drain
 
 
 class ArrowEncoder(Encoder):
     name = "arrow"
     media_type = "application/vnd.apache.arrow.stream"
 
-    def encode(self, table: pa.Table, meta: Mapping[str, Any]) -> Iterator[bytes]:
+    def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
         sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        with pa.ipc.new_stream(sink, rows.schema) as writer:
+            for batch in batches(rows):
                 writer.write_batch(batch)
                 yield drain(sink)
         yield drain(sink)

@@ -4,24 +4,43 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
 BATCH_ROWS = 16_384  # rows per chunk: small enough to keep memory flat, large enough to be fast
 
 
+class RecordBatches(Protocol):
+    """Rows as they arrive: a source's result being read, or ``pa.Table.to_reader()``."""
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+
+Meta = Callable[[], Mapping[str, Any]]  # asked for after the last row: counts are known then
+
+
 class Encoder(ABC):
-    """Encodes a whole result as a stream of byte chunks, so a big result never sits in memory
-    twice (once as Arrow, once encoded)."""
+    """Encodes a result as a stream of byte chunks while its rows arrive, so a big result
+    never sits in memory whole, let alone twice (once as Arrow, once encoded)."""
 
     name: ClassVar[str]
     media_type: ClassVar[str]
 
     @abstractmethod
-    def encode(self, table: pa.Table, meta: Mapping[str, Any]) -> Iterator[bytes]:
+    def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
         """Yield the response body in chunks."""
+
+
+def batches(rows: RecordBatches, max_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The rows in batches of at most ``max_rows``, whatever size the source delivers."""
+    for batch in rows:
+        for offset in range(0, batch.num_rows, max_rows):
+            yield batch.slice(offset, max_rows)
 
 
 def drain(sink: io.BytesIO) -> bytes:

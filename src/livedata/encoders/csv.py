@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
-import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from livedata.encoders.base import BATCH_ROWS, Encoder, drain
+from livedata.encoders.base import Encoder, Meta, RecordBatches, batches, drain
 
 
 class CSVEncoder(Encoder):
     name = "csv"
     media_type = "text/csv"
 
-    def encode(self, table: pa.Table, meta: Mapping[str, Any]) -> Iterator[bytes]:
+    def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
         sink = io.BytesIO()
-        with pacsv.CSVWriter(sink, table.schema) as writer:
-            for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        with pacsv.CSVWriter(sink, rows.schema) as writer:
+            for batch in batches(rows):
                 writer.write_batch(batch)
                 yield drain(sink)
         yield drain(sink)

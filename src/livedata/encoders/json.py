@@ -19,14 +19,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from livedata.encoders.base import BATCH_ROWS, Encoder
+from livedata.encoders.base import Encoder, Meta, RecordBatches, batches
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _SPECIAL_FLOATS = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
@@ -36,18 +36,18 @@ class JSONEncoder(Encoder):
     name = "json"
     media_type = "application/json"
 
-    def encode(self, table: pa.Table, meta: Mapping[str, Any]) -> Iterator[bytes]:
-        yield b'{"columns":' + orjson.dumps(describe_columns(table.schema)) + b',"rows":['
+    def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
+        yield b'{"columns":' + orjson.dumps(describe_columns(rows.schema)) + b',"rows":['
         first = True
-        for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        for batch in batches(rows):
             if batch.num_rows == 0:
                 continue
-            rows = orjson.dumps(
+            encoded = orjson.dumps(
                 list(zip(*json_columns(batch), strict=True)), default=_nested_default
             )
-            yield (b"" if first else b",") + rows[1:-1]
+            yield (b"" if first else b",") + encoded[1:-1]
             first = False
-        yield b'],"meta":' + orjson.dumps(meta, default=_nested_default) + b"}"
+        yield b'],"meta":' + orjson.dumps(meta(), default=_nested_default) + b"}"
 
 
 def describe_columns(schema: pa.Schema) -> list[dict[str, str]]:

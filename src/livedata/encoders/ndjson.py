@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import orjson
-import pyarrow as pa
 
-from livedata.encoders.base import BATCH_ROWS, Encoder
+from livedata.encoders.base import Encoder, Meta, RecordBatches, batches
 from livedata.encoders.json import json_columns
 
 
@@ -16,9 +14,9 @@ class NDJSONEncoder(Encoder):
     name = "ndjson"
     media_type = "application/x-ndjson"
 
-    def encode(self, table: pa.Table, meta: Mapping[str, Any]) -> Iterator[bytes]:
-        names = table.schema.names
-        for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+    def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
+        names = rows.schema.names
+        for batch in batches(rows):
             columns = json_columns(batch)
             yield b"".join(
                 orjson.dumps(dict(zip(names, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)

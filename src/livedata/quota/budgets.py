@@ -15,10 +15,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from livedata.catalog import Budget, SourceConfig
-from livedata.connectors.sources import Sources
+from livedata.connectors.sources import Sources, Streamed
 from livedata.errors import BudgetExhausted, CostTooHigh
 from livedata.quota.store import QuotaStore, Spend
 from livedata.sql import Statement
@@ -45,27 +43,31 @@ class Costs:
         self.store = store
         self.clock = clock
 
-    async def fetch(
-        self, source: str, statement: Statement, caller_id: str
-    ) -> tuple[pa.Table, float]:
-        """``Sources.fetch``, after the budget and the estimate allow it, then charged."""
+    async def stream(self, source: str, statement: Statement, caller_id: str) -> Streamed:
+        """``Sources.stream``, once the budget and the estimate allow it; the source time
+        is charged when the rows are closed."""
         config = self.configs[source]
         budget = config.budget
-        window = None if budget is None else await self._admit(source, budget, caller_id)
+        charge = None
+        if budget is not None:
+            spends = self._spends(
+                source, budget, caller_id, await self._admit(source, budget, caller_id)
+            )
+
+            async def charge(source_ms: float) -> None:
+                seconds = [
+                    Spend(s.key, source_ms / 1000, None, s.window_end)
+                    for s, (_, what) in spends.items()
+                    if what == "source_seconds"
+                ]
+                await self.store.spend(seconds, self.clock())
+
         if config.max_estimated_cost is not None:
             await self._check_estimate(source, statement, config.max_estimated_cost)
-        table, source_ms = await self.sources.fetch(source, statement)
-        if budget is not None and window is not None:
-            spends = self._spends(source, budget, caller_id, window)
-            charged = [
-                Spend(s.key, source_ms / 1000, None, s.window_end)
-                for s, (_, what) in spends.items()
-                if what == "source_seconds"
-            ]
-            await self.store.spend(charged, self.clock())
-        return table, source_ms
+        return await self.sources.stream(source, statement, on_close=charge)
 
     async def _admit(self, source: str, budget: Budget, caller_id: str) -> Window:
+        """Count one query in each counter, or raise BudgetExhausted if one is spent."""
         now = self.clock()
         start = math.floor(now / budget.window) * budget.window
         window = Window(start, start + budget.window)

@@ -41,7 +41,7 @@ class JSONBody(CacheFormat):
     coding: ClassVar[str | None] = None
 
     def dumps(self, table: pa.Table) -> bytes:
-        body = b"".join(JSONEncoder().encode(table, {}))
+        body = b"".join(JSONEncoder().encode(table.to_reader(), dict))
         return body if self.coding is None else compress(body, self.coding)
 
     def loads(self, data: memoryview) -> pa.Table:

@@ -105,6 +105,9 @@ class AuditLog:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            described = audit.pop("described", None)
+            if described is not None:
+                audit.update(described())
             line = {
                 "request_id": state.get("request_id"),
                 "method": scope["method"],

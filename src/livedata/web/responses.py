@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import anyio.to_thread
 import orjson
-from starlette.concurrency import iterate_in_threadpool
+from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
@@ -23,6 +24,8 @@ from livedata.web.hot import HotBodies, HotBody
 # caller (its restrictions and allow-list), the cache directives. CORS adds Origin.
 VARY = "Accept, Accept-Encoding, Authorization, Cache-Control"
 STREAM_ABOVE_BYTES = 1 << 20  # unstored results smaller than this are sent with a length
+SEND_WHOLE_BELOW_BYTES = 8 << 20  # stored bodies larger than this are sent in slices
+SLICE_BYTES = 1 << 20
 CODINGS = available()
 _BY_MEDIA_TYPE = {e.media_type: e for e in ENCODERS.values()}
 # RFC 9211 Cache-Status for each way a result was obtained.
@@ -127,21 +130,12 @@ async def result_response(
     total_ms: float,
 ) -> Response:
     headers = {
-        "Server-Timing": f"source;dur={result.header['source_ms']}, total;dur={total_ms:.3f}",
-        "X-Row-Count": str(result.rows),
-        "X-Truncated": str(result.truncated).lower(),
         "Vary": VARY,
         "Cache-Status": _CACHE_STATUS[result.status],
     }
     if result.entry is None:
-        headers["Cache-Control"] = "no-store"
-        chunks = service.chunks(result, encoder)
-        if service.table(result).nbytes <= STREAM_ABOVE_BYTES:
-            body = await anyio.to_thread.run_sync(b"".join, chunks)
-            return Response(body, media_type=encoder.media_type, headers=headers)
-        return StreamingResponse(
-            iterate_in_threadpool(chunks), media_type=encoder.media_type, headers=headers
-        )
+        return await _unstored_response(service, result, encoder, headers, total_ms)
+    headers.update(_counts(result, total_ms))
     variant = encoder.name if coding is None else f"{encoder.name}.{coding}"
     headers["ETag"] = f'"{result.entry.version}.{variant}"'
     headers["Cache-Control"] = f"max-age={max(0, int(result.fresh_for))}"
@@ -151,7 +145,66 @@ async def result_response(
     stored = await anyio.to_thread.run_sync(service.body, result, encoder, coding)
     if coding is not None:
         headers["Content-Encoding"] = coding
-    return Response(stored, media_type=encoder.media_type, headers=headers)
+    if len(stored) <= SEND_WHOLE_BELOW_BYTES:
+        return Response(stored, media_type=encoder.media_type, headers=headers)
+    # Sent slice by slice, each once the client took the last: the server never copies a
+    # big body into its send buffer.
+    headers["Content-Length"] = str(len(stored))
+    return StreamingResponse(_slices(stored), media_type=encoder.media_type, headers=headers)
+
+
+async def _unstored_response(
+    service: QueryService,
+    result: Result,
+    encoder: Encoder,
+    headers: dict[str, str],
+    total_ms: float,
+) -> Response:
+    """Rows still arriving from the source: a small result is sent whole, with its counts in
+    the headers; a bigger one as it is encoded, its counts only in the body (JSON ``meta``)."""
+    headers["Cache-Control"] = "no-store"
+    chunks = service.chunks(result, encoder)
+    head, more = await _first_bytes(chunks, STREAM_ABOVE_BYTES)
+    if not more:
+        headers.update(_counts(result, total_ms))
+        return Response(b"".join(head), media_type=encoder.media_type, headers=headers)
+    return StreamingResponse(
+        _chained(head, chunks),
+        media_type=encoder.media_type,
+        headers=headers,
+        background=BackgroundTask(chunks.aclose),  # frees the source if the client left
+    )
+
+
+def _counts(result: Result, total_ms: float) -> dict[str, str]:
+    return {
+        "Server-Timing": f"source;dur={result.header['source_ms']}, total;dur={total_ms:.3f}",
+        "X-Row-Count": str(result.rows),
+        "X-Truncated": str(result.truncated).lower(),
+    }
+
+
+async def _first_bytes(chunks: AsyncIterator[bytes], limit: int) -> tuple[list[bytes], bool]:
+    """Chunks up to ``limit`` bytes, and whether more follow."""
+    head, size = [], 0
+    async for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return head, True
+    return head, False
+
+
+async def _chained(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in head:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
+
+
+async def _slices(body: memoryview) -> AsyncIterator[memoryview]:
+    for offset in range(0, len(body), SLICE_BYTES):
+        yield body[offset : offset + SLICE_BYTES]
 
 
 def _etags(header: str | None) -> set[str]:
@@ -175,6 +228,8 @@ def remember(
     entry = result.entry
     if memo is None or entry is None or response.status_code != 200:
         return
+    if isinstance(response, StreamingResponse):
+        return  # too big to keep in memory
     if result.status not in ("hit", "miss", "coalesced") or result.fresh_for <= 0:
         return
     hot.put(

@@ -77,7 +77,7 @@ async def query(request: Request) -> Response:
     audit = record(request.scope)
     audit.update(table=body.table, query=body.query)
     result = await service.run(_to_request(body), cache_control(request.headers), caller)
-    audit.update(describe(result))
+    audit["described"] = lambda: describe(result)  # after the last row: streamed rows count
     total_ms = (time.perf_counter() - started) * 1000
     response = await result_response(service, result, encoder, coding, request.headers, total_ms)
     memo = getattr(request.state, "hot_memo", None)

@@ -6,7 +6,8 @@ variants trade a decompression on every read for smaller files.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -21,10 +22,14 @@ class ArrowIPC(CacheFormat):
 
     def dumps(self, table: pa.Table) -> bytes:
         sink = pa.BufferOutputStream()
-        options = pa.ipc.IpcWriteOptions(compression=self.compression)
-        with pa.ipc.new_file(sink, table.schema, options=options) as writer:
-            writer.write_table(table)
+        self.dump(table.schema, table.to_batches(), sink)
         return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
+
+    def dump(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch], sink: Any) -> None:
+        options = pa.ipc.IpcWriteOptions(compression=self.compression)
+        with pa.ipc.new_file(sink, schema, options=options) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
 
     def loads(self, data: memoryview) -> pa.Table:
         return pa.ipc.open_file(pa.py_buffer(data)).read_all()

@@ -14,7 +14,7 @@ import importlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +41,11 @@ class CacheFormat(ABC):
     @abstractmethod
     def dumps(self, table: pa.Table) -> bytes:
         """Serialise the whole table."""
+
+    def dump(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch], sink: Any) -> None:
+        """Write rows to a file object as they arrive. Formats that can append batches do so;
+        the others need the whole table first."""
+        sink.write(self.dumps(pa.Table.from_batches(list(batches), schema)))
 
     @abstractmethod
     def loads(self, data: memoryview) -> pa.Table:
