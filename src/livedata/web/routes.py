@@ -75,7 +75,7 @@ async def query(request: Request) -> Response:
     coding = choose_coding(request.headers.get("accept-encoding"))
     service: QueryService = request.app.state.service
     audit = record(request.scope)
-    audit.update(table=body.table, query=body.query)
+    audit.update({k: v for k, v in (("table", body.table), ("query", body.query)) if v})
     result = await service.run(_to_request(body), cache_control(request.headers), caller)
     audit["described"] = lambda: describe(result)  # after the last row: streamed rows count
     total_ms = (time.perf_counter() - started) * 1000
