@@ -72,11 +72,37 @@ class Freshness(_Strict):
     )
 
 
+class BudgetLimits(_Strict):
+    """What one window allows; unset means no limit."""
+
+    queries: int | None = Field(default=None, ge=0, description="Queries sent to the source.")
+    source_seconds: float | None = Field(
+        default=None, ge=0, description="Seconds the source worked on them."
+    )
+
+
+class Budget(BudgetLimits):
+    """Spending on a source per window, for everyone together and for each caller. Only
+    requests that reach the source spend: cache hits and coalesced waiters cost nothing."""
+
+    window: float = Field(
+        default=3600.0, gt=0, description="Seconds per window; counts restart with each window."
+    )
+    per_caller: BudgetLimits = Field(
+        default_factory=BudgetLimits, description="The same limits for each caller on its own."
+    )
+
+
 class SourceBase(Freshness):
     """Limits every source has, whatever its kind."""
 
     max_concurrent_queries: int = Field(
         default=4, ge=1, description="Queries run at once against this source; others wait."
+    )
+    max_queued_queries: int = Field(
+        default=16,
+        ge=0,
+        description="Queries that may wait for a slot; beyond, 503 source_busy at once.",
     )
     statement_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before the database itself cancels a statement."
@@ -87,6 +113,19 @@ class SourceBase(Freshness):
     max_rows: int = Field(
         default=1_000_000, ge=1, description="Most rows one result may have; beyond, it is cut."
     )
+    max_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most bytes (as Arrow in memory) one result may hold; beyond, it is cut "
+        "at a row boundary and flagged truncated.",
+    )
+    max_estimated_cost: float | None = Field(
+        default=None,
+        gt=0,
+        description="Refuse, before running it, a query the source estimates above this "
+        "(PostgreSQL: EXPLAIN total cost; DuckDB: estimated rows over the plan).",
+    )
+    budget: Budget | None = Field(default=None, description="Queries and source time per window.")
 
 
 class DuckDBSource(SourceBase):

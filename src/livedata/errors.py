@@ -16,9 +16,15 @@ them to exit codes. Each class carries a stable ``code`` that clients can switch
     │   ├── InvalidOption       a column, filter, order or paging option is not allowed
     │   ├── NotAcceptable       no response format the client accepts
     │   ├── Unauthenticated     no valid credentials (one message, whatever check failed)
-    │   └── Forbidden           valid credentials, but not for this (admin scope, forced value)
+    │   ├── Forbidden           valid credentials, but not for this (admin scope, forced value)
+    │   ├── LimitExceeded       the body nests too deep or holds too long an array
+    │   └── CostTooHigh         the source estimates the query over its cost limit
+    ├── TooManyRequests         the caller must wait (429, with Retry-After)
+    │   ├── RateLimited         the caller's request rate is over its limit
+    │   └── BudgetExhausted     a source's query or source-time budget is spent
     ├── NotCached               only-if-cached, and the cache has no usable entry (504)
     └── SourceError             the source could not answer (5xx)
+        ├── SourceBusy          every slot and queue place of the source is taken
         ├── SourceUnavailable   cannot connect, or the connection dropped
         ├── StatementTimeout    the source cancelled the statement at its timeout
         └── QueryFailed         the source rejected the builder's SQL
@@ -27,6 +33,7 @@ them to exit codes. Each class carries a stable ``code`` that clients can switch
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
@@ -102,6 +109,36 @@ class NotAcceptable(RequestError):
     code = "not_acceptable"
 
 
+class LimitExceeded(RequestError):
+    """The body is well-formed JSON but bigger than a configured bound allows."""
+
+    code = "limit_exceeded"
+
+
+class CostTooHigh(RequestError):
+    """Refused before running: narrowing the request (filters, columns) may bring it under."""
+
+    code = "cost_too_high"
+
+
+class TooManyRequests(LivedataError):
+    """Not a mistake in the request: the same request succeeds after ``retry_after`` seconds."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: float = 1.0, **details: Any) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(message, retry_after=self.retry_after, **details)
+
+
+class RateLimited(TooManyRequests):
+    code = "rate_limited"
+
+
+class BudgetExhausted(TooManyRequests):
+    code = "budget_exhausted"
+
+
 E = TypeVar("E", bound=LivedataError)
 _PLURALS = {"query": "queries"}
 
@@ -149,6 +186,12 @@ class SourceError(LivedataError):
     """The source failed; messages name the source, never its address or credentials."""
 
     code = "source_error"
+
+
+class SourceBusy(SourceError):
+    """Overload, said at once instead of a hang; a stale entry may still answer."""
+
+    code = "source_busy"
 
 
 class SourceUnavailable(SourceError):

@@ -137,6 +137,8 @@ def _convert_item(spec: ParamSpec, name: str, value: Any, *, check_rules: bool =
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             _fail(name, "must be a string", value)
         converted = str(value)
+        if "\x00" in converted:  # PostgreSQL refuses NUL in text: say so as the client's mistake
+            _fail(name, "must not contain NUL characters", value)
     if check_rules:
         _check_rules(spec, name, converted)
     return converted

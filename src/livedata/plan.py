@@ -36,6 +36,9 @@ STATEMENTS_KEPT = 4096  # built SQL statements remembered by plan key, least rec
 _NOT_IDENTITY = {
     "password",
     "max_concurrent_queries",
+    "max_queued_queries",
+    "max_estimated_cost",
+    "budget",
     "statement_timeout",
     "connect_timeout",
     "ttl",

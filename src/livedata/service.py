@@ -29,6 +29,7 @@ import anyio.to_thread
 import pyarrow as pa
 
 from livedata.auth.caller import ANONYMOUS, Caller
+from livedata.bounds import cap_bytes
 from livedata.cache.flight import Flights, host_lock
 from livedata.cache.formats.registry import cache_format
 from livedata.cache.results import Entry, ResultCache
@@ -38,16 +39,20 @@ from livedata.encoders.base import Encoder
 from livedata.encoders.compression import compress
 from livedata.encoders.json import describe_columns
 from livedata.errors import (
+    BudgetExhausted,
     LivedataError,
     NotCached,
     NotFound,
     QueryFailed,
+    SourceBusy,
     SourceError,
     SourceUnavailable,
     StatementTimeout,
 )
 from livedata.params import jsonable
 from livedata.plan import Freshness, Plan, Planner, QueryRequest
+from livedata.quota.budgets import Costs
+from livedata.quota.store import QuotaStore, open_store
 from livedata.settings import Settings
 
 _REMEMBERED_ERRORS = {c.code: c for c in (SourceUnavailable, StatementTimeout, QueryFailed)}
@@ -118,6 +123,7 @@ class QueryService:
         settings: Settings,
         cache: ResultCache | None,
         clock: Callable[[], float] = time.time,
+        quota: QuotaStore | None = None,
     ) -> None:
         self.catalog = catalog
         self.clock = clock  # tests pass a settable clock to see expiry without sleeping
@@ -129,6 +135,8 @@ class QueryService:
         self.sources = sources
         self.settings = settings
         self.cache = cache
+        self.quota = open_store(None) if quota is None else quota  # rate limits use it too
+        self.costs = Costs(catalog.sources, sources, self.quota, clock)
         self.planner = Planner(
             catalog,
             sources,
@@ -153,7 +161,9 @@ class QueryService:
             cache = ResultCache(
                 settings.cache_dir, settings.cache_max_bytes, cache_format(settings.cache_format)
             )
-        return cls(catalog, Sources.from_configs(catalog.sources), settings, cache, clock)
+        redis_url = None if settings.redis_url is None else settings.redis_url.get_secret_value()
+        sources = Sources.from_configs(catalog.sources)
+        return cls(catalog, sources, settings, cache, clock, open_store(redis_url))
 
     def close(self) -> None:
         self.sources.close()
@@ -180,18 +190,18 @@ class QueryService:
         self._authorize(request, caller)
         plan = await self.planner.plan(request, caller.restrictions)
         if self.cache is None or plan.freshness.ttl <= 0:
-            return await self._fetch(plan, "bypass", store=False)
+            return await self._fetch(plan, "bypass", caller, store=False)
         now = self.clock()
         entry = self.cache.get(plan.key)
         if entry is not None:
-            result = self._answer_from(plan, entry, control, now)
+            result = self._answer_from(plan, entry, control, now, caller)
             if result is not None:
                 return result
         if control.only_if_cached:
             raise NotCached("Not in the cache, and only-if-cached forbids asking the source.")
         try:
-            return await self._coalesced(plan, None if entry is None else entry.created)
-        except SourceError:
+            return await self._coalesced(plan, None if entry is None else entry.created, caller)
+        except (SourceError, BudgetExhausted):  # a budget spent is a source we may not ask
             if (
                 entry is not None
                 and now < entry.created + plan.freshness.ttl + plan.freshness.stale_if_error
@@ -220,7 +230,7 @@ class QueryService:
         return Result(plan, header, status, entry, fetched, served_at=self.clock())
 
     def _answer_from(
-        self, plan: Plan, entry: Entry, control: CacheControl, now: float
+        self, plan: Plan, entry: Entry, control: CacheControl, now: float, caller: Caller
     ) -> Result | None:
         young_enough = control.max_age is None or entry.age(now) <= control.max_age
         if entry.fresh(now):
@@ -230,7 +240,7 @@ class QueryService:
             return None
         in_swr = now < float(entry.header["fresh_until"]) + plan.freshness.stale_while_revalidate
         if in_swr and young_enough and not control.no_cache:
-            self._refresh_in_background(plan, entry.created)
+            self._refresh_in_background(plan, entry.created, caller)
             return self._result(plan, entry.header, "stale", entry)
         return None
 
@@ -240,24 +250,31 @@ class QueryService:
         self._revalidated[key] = now
         return True
 
-    def _refresh_in_background(self, plan: Plan, replaces: float) -> None:
-        task = asyncio.ensure_future(self._coalesced(plan, replaces))
+    def _refresh_in_background(self, plan: Plan, replaces: float, caller: Caller) -> None:
+        task = asyncio.ensure_future(self._coalesced(plan, replaces, caller))
         self._refreshes.add(task)
         task.add_done_callback(self._refreshes.discard)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failures are logged
 
-    async def _coalesced(self, plan: Plan, replaces: float | None) -> Result:
-        """``replaces``: creation time of the entry being replaced; only a newer one will do."""
-        result, joined = await self._flights.join(
-            plan.key, lambda: self._fetch_once(plan, replaces)
-        )
+    async def _coalesced(self, plan: Plan, replaces: float | None, caller: Caller) -> Result:
+        """``replaces``: creation time of the entry being replaced; only a newer one will do.
+        Only ``caller``, whose request asks the source, is charged; joiners cost nothing."""
+        try:
+            result, joined = await self._flights.join(
+                plan.key, lambda: self._fetch_once(plan, replaces, caller)
+            )
+        except BudgetExhausted as exc:
+            if exc.details["caller"] in (None, caller.id):
+                raise
+            # The flight's leader was refused on its own budget: ask again under ours.
+            return await self._coalesced(plan, replaces, caller)
         return (
             self._result(plan, result.header, "coalesced", result.entry, result.fetched)
             if joined
             else result
         )
 
-    async def _fetch_once(self, plan: Plan, replaces: float | None) -> Result:
+    async def _fetch_once(self, plan: Plan, replaces: float | None, caller: Caller) -> Result:
         """Fetch and store under the host-wide lock; another process may have done it."""
         assert self.cache is not None
         store = self.cache.store
@@ -270,10 +287,10 @@ class QueryService:
             failure = self.cache.get_error(plan.key)
             if failure is not None and failure.fresh(now):
                 raise _error_from(failure.header["error"])
-            return await self._fetch(plan, "miss", store=True)
+            return await self._fetch(plan, "miss", caller, store=True)
 
-    async def _fetch(self, plan: Plan, status: str, *, store: bool) -> Result:
-        reading = await self._read(plan, store=store)
+    async def _fetch(self, plan: Plan, status: str, caller: Caller, *, store: bool) -> Result:
+        reading = await self._read(plan, caller, store=store)
         if not store or self.cache is None:
             return self._result(plan, reading.header, status, fetched=reading)
         try:
@@ -289,27 +306,30 @@ class QueryService:
             return self._result(plan, entry.header, status, entry)
         # The disk refused, and the rows went with the failed write: ask again, serve them
         # without storing. Only a failing cache disk costs this second query.
-        reading = await self._read(plan, store=False)
+        reading = await self._read(plan, caller, store=False)
         return self._result(plan, reading.header, "unstored", fetched=reading)
 
-    async def _read(self, plan: Plan, *, store: bool) -> Reading:
-        """Start the plan's statement at its source, unless the source is backing off."""
+    async def _read(self, plan: Plan, caller: Caller, *, store: bool) -> Reading:
+        """Start the plan's statement at its source, unless the source is backing off;
+        ``caller`` pays for it (see ``livedata.quota.budgets``)."""
         source = plan.target.source
         if self.clock() < self._failing_until.get(source, 0.0):
             raise self.sources[source].unavailable("it failed moments ago; backing off")
         self.counters["source_queries"] += 1
         self.tally[("source_queries", *_target(plan))] += 1
         try:
-            streamed = await self.sources.stream(source, self.planner.statement(plan))
+            statement = self.planner.statement(plan)
+            streamed = await self.costs.stream(source, statement, caller.id)
         except SourceError as exc:
             self._remember_failure(plan, exc, store=store)
             raise
         self._failing_until.pop(source, None)
-        return Reading(plan, streamed, self._header, self.tally)
+        max_bytes = self.catalog.sources[source].max_bytes
+        return Reading(plan, streamed, self._header, self.tally, max_bytes)
 
     def _remember_failure(self, plan: Plan, exc: LivedataError, *, store: bool) -> None:
         ttl = self.settings.cache_error_ttl
-        if ttl <= 0:
+        if ttl <= 0 or isinstance(exc, SourceBusy):  # overload passes; it says nothing lasting
             return
         now = self.clock()
         if isinstance(exc, SourceUnavailable):  # the source is down: leave it alone a while
@@ -399,9 +419,12 @@ class Reading:
         streamed: Streamed,
         header: Callable[[Plan, pa.Schema, int, bool, float], dict[str, Any]],
         tally: defaultdict[tuple[str, str, str], float],
+        max_bytes: int | None = None,
     ) -> None:
         self.plan = plan
         self.schema = streamed.schema
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.rows = 0
         self.truncated = False
         self._streamed = streamed
@@ -414,8 +437,14 @@ class Reading:
             if self.plan.capped and self.rows + batch.num_rows > self.plan.max_rows:
                 self.truncated = True
                 batch = batch.slice(0, self.plan.max_rows - self.rows)
+            left = None if self.max_bytes is None else self.max_bytes - self.bytes
+            batch, cut = cap_bytes(batch, left)
             self.rows += batch.num_rows
+            self.bytes += batch.nbytes
             yield batch
+            if cut:  # the rest would be cut too: stop reading (closing ends the statement)
+                self.truncated = True
+                break
         self._tally[("source_seconds", *_target(self.plan))] += self._streamed.source_ms / 1000
         self.header.update(self.describe())
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_CATALOG = Path(__file__).parent / "sample" / "catalog.toml"
 
@@ -113,3 +114,63 @@ class Settings(BaseSettings):
         "process: hit counts written to the shared index, expired entries removed, the size "
         "bound enforced.",
     )
+    max_request_depth: int = Field(
+        default=6,
+        ge=2,
+        description="Deepest nesting of arrays and objects in a request body (422 beyond).",
+    )
+    max_request_items: int = Field(
+        default=1000,
+        ge=1,
+        description="Most items in any one array or object of a request body: columns, "
+        "filters, order_by, an `in` list, a list parameter (422 beyond).",
+    )
+    rate_limit: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests per second each caller may make to POST /query on average "
+        "(token bucket); 0 turns rate limiting off.",
+    )
+    rate_limit_burst: float = Field(
+        default=20.0,
+        ge=1,
+        description="Requests a caller may make at once before the rate applies.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis shared by every process and host for rate limits and budgets "
+        "(redis://host:6379/0); unset: each process counts for itself.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins whose pages may read responses "
+        "(https://app.example.com); empty: no cross-origin reads.",
+    )
+    cors_allow_credentials: bool = Field(
+        default=False,
+        description="Let those origins send cookies and Authorization with credentials mode.",
+    )
+    cors_max_age: int = Field(
+        default=600, ge=0, description="Seconds a browser may cache a preflight answer."
+    )
+    audit_log: str = Field(
+        default="stderr",
+        description='Where the audit log (one JSON line per request) goes: "stderr", a file '
+        'path (appended), or "off".',
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_credentials_for_everyone(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "LIVEDATA_CORS_ALLOW_CREDENTIALS with origin * would let every site read "
+                "responses with its visitors' credentials; list the origins instead"
+            )
+        return self

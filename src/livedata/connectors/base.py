@@ -127,6 +127,11 @@ class Connector(ABC, Generic[Conn]):
         with self.stream(statement) as rows:
             return rows.read_all()
 
+    def estimate(self, statement: Statement) -> float | None:
+        """The source's own cost estimate for ``statement``, without running it; None when
+        the source has no way to estimate. Units are the source's (not money)."""
+        return None
+
     def ping(self) -> None:
         """Raise SourceUnavailable unless the source answers a trivial query."""
         self.fetch(Statement("SELECT 1", ()))

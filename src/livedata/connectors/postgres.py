@@ -13,14 +13,17 @@ from urllib.parse import quote
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from adbc_driver_postgresql import StatementOptions
 
 from livedata.catalog import PostgresSource
 from livedata.connectors.base import Batches, Connector
 from livedata.errors import LivedataError
 from livedata.sql import Statement
 
+_EXPLAIN = "EXPLAIN (FORMAT JSON)"
 _UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash, cannot connect now
 
 
@@ -39,6 +42,8 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
     def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> Batches:
         cursor = conn.cursor()
         try:
+            if statement.text.startswith(_EXPLAIN):  # the driver's COPY cannot wrap an EXPLAIN
+                cursor.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
             cursor.execute(statement.text, statement.params)
             reader = _reader(cursor)
             if _undeclared_numeric(reader.schema):  # its scale is known only at the end
@@ -50,6 +55,11 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
             raise
         schema = _plain(reader.schema.empty_table()).schema
         return Batches(schema, _converted(reader, schema), cursor.close)
+
+    def estimate(self, statement: Statement) -> float:
+        """The planner's total cost (EXPLAIN without ANALYZE: nothing runs)."""
+        table = self.fetch(Statement(f"{_EXPLAIN} {statement.text}", statement.params))
+        return float(orjson.loads(table.column(0)[0].as_py())[0]["Plan"]["Total Cost"])
 
     def _translate(self, exc: Exception) -> LivedataError:
         state = getattr(exc, "sqlstate", None) or ""

@@ -1,13 +1,15 @@
 """Every configured source's connector, each behind its concurrency limit.
 
 Connectors block; here they run in worker threads, at most the source's
-``max_concurrent_queries`` at a time, so no driver ever blocks the event loop.
+``max_concurrent_queries`` at a time, so no driver ever blocks the event loop. At most
+``max_queued_queries`` more wait for a slot; beyond that a request is refused at once with
+SourceBusy, so overload shows as a fast 503, never as a hang.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -17,20 +19,29 @@ import pyarrow as pa
 from livedata.catalog import SourceConfig
 from livedata.connectors.base import Connector, Rows
 from livedata.connectors.registry import create_connector
-from livedata.errors import LivedataError
+from livedata.errors import LivedataError, SourceBusy
 from livedata.sql import Statement
+
+Closing = Callable[[float], Awaitable[None]]  # told the source milliseconds once rows are closed
 
 
 class Streamed:
     """A source's rows being read (from worker threads), timed from the statement's start to
     its last batch."""
 
-    def __init__(self, rows: Rows, started: float, release: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        rows: Rows,
+        started: float,
+        release: Callable[[], None],
+        on_close: Closing | None = None,
+    ) -> None:
         self.rows = rows
         self.schema = rows.schema
         self._started = started
         self._finished: float | None = None
         self._release: Callable[[], None] | None = release
+        self._on_close = on_close
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         yield from self.rows
@@ -52,6 +63,8 @@ class Streamed:
         try:
             with anyio.CancelScope(shield=True):  # also when the client left: cancelled here
                 await anyio.to_thread.run_sync(self.rows.close)
+                if self._on_close is not None:
+                    await self._on_close(self.source_ms)
         finally:
             release()
 
@@ -65,6 +78,7 @@ class Sources:
             name: anyio.CapacityLimiter(config.max_concurrent_queries)
             for name, config in configs.items()
         }
+        self._queue_sizes = {name: config.max_queued_queries for name, config in configs.items()}
 
     @classmethod
     def from_configs(cls, configs: Mapping[str, SourceConfig]) -> Sources:
@@ -73,8 +87,11 @@ class Sources:
     def __getitem__(self, name: str) -> Connector[Any]:
         return self.connectors[name]
 
-    async def stream(self, source: str, statement: Statement) -> Streamed:
+    async def stream(
+        self, source: str, statement: Statement, on_close: Closing | None = None
+    ) -> Streamed:
         """Start ``statement``; it holds one of the source's slots until closed."""
+        self._refuse_when_full(source)
         slot = self._slots[source]
         holder = object()  # the rows may be read and closed from another task
         await slot.acquire_on_behalf_of(holder)
@@ -84,7 +101,7 @@ class Sources:
         except BaseException:
             slot.release_on_behalf_of(holder)
             raise
-        return Streamed(rows, started, lambda: slot.release_on_behalf_of(holder))
+        return Streamed(rows, started, lambda: slot.release_on_behalf_of(holder), on_close)
 
     async def fetch(self, source: str, statement: Statement) -> tuple[pa.Table, float]:
         """The whole result and the milliseconds the source worked (not the wait for a slot)."""
@@ -94,6 +111,24 @@ class Sources:
         finally:
             await streamed.aclose()
         return table, streamed.source_ms
+
+    async def estimate(self, source: str, statement: Statement) -> float | None:
+        """The source's cost estimate for ``statement`` (None: it cannot estimate)."""
+        self._refuse_when_full(source)
+        connector = self.connectors[source]
+        return await anyio.to_thread.run_sync(
+            connector.estimate, statement, limiter=self._slots[source]
+        )
+
+    def _refuse_when_full(self, source: str) -> None:
+        slots = self._slots[source]
+        waiting = slots.statistics().tasks_waiting
+        if slots.available_tokens < 1 and waiting >= self._queue_sizes[source]:
+            raise SourceBusy(
+                f"Source {source!r} is busy: {slots.borrowed_tokens:g} queries running and "
+                f"{waiting} waiting, its limits; try again shortly.",
+                source=source,
+            )
 
     async def readiness(self) -> dict[str, dict[str, str]]:
         """Ping every source concurrently; report each one's status, never its address."""

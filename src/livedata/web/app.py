@@ -16,16 +16,20 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedata import __version__
-from livedata.auth.caller import Caller
+from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.auth.credentials import Authenticator
 from livedata.auth.exposure import check_exposure
+from livedata.bounds import RequestBounds
 from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.encoders.json import describe_columns
+from livedata.errors import RateLimited
+from livedata.quota.rate import RateLimiter
 from livedata.service import QueryService
 from livedata.settings import Settings
-from livedata.web import admin, metrics, openapi
+from livedata.web import admin, audit, metrics, openapi
 from livedata.web.auth import ADMIN_ONLY, UNAUTHENTICATED, Authentication, require_admin
+from livedata.web.browser import SecurityHeaders, with_cors
 from livedata.web.errors import HANDLERS
 from livedata.web.hot import HotBodies, HotPath
 from livedata.web.routes import router
@@ -66,6 +70,7 @@ def create_app(
                 yield
                 background.cancel_scope.cancel()  # waits for a round in progress to end
         finally:
+            await service.quota.close()
             service.close()
 
     app = FastAPI(
@@ -84,6 +89,9 @@ def create_app(
     app.state.catalog = catalog
     app.state.authenticator = authenticator
     app.state.describe = lambda caller: _describe(catalog, service, caller)
+    app.state.bounds = RequestBounds(settings.max_request_depth, settings.max_request_items)
+    limiter = RateLimiter(service.quota, settings.rate_limit, settings.rate_limit_burst, clock)
+    app.state.rate_limiter = limiter
     app.state.metrics = metrics.registry_for(service)
     app.include_router(router, responses=UNAUTHENTICATED)
     app.include_router(openapi.router)
@@ -93,12 +101,31 @@ def create_app(
         )
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
-    app.add_middleware(Authentication, authenticator=authenticator)
-    app.add_middleware(RequestIdMiddleware)
     app.state.hot = HotBodies(settings.cache_memory_bytes)
-    app.add_middleware(  # outermost: a repeated hit never reaches FastAPI
-        HotPath, hot=app.state.hot, clock=service.clock, max_body_bytes=settings.max_body_bytes
+
+    async def admit_anonymous() -> bool:
+        try:
+            await limiter.admit(ANONYMOUS.id)
+        except RateLimited:
+            return False
+        return True
+
+    # Added innermost first. A repeated hit never reaches FastAPI, yet gets the browser
+    # headers, is logged and carries a request id like any other response. The fast path
+    # answers only requests without credentials, so it may sit outside authentication.
+    app.add_middleware(Authentication, authenticator=authenticator)
+    app.add_middleware(
+        HotPath,
+        hot=app.state.hot,
+        clock=service.clock,
+        max_body_bytes=settings.max_body_bytes,
+        admit=admit_anonymous,
     )
+    app.add_middleware(with_cors, settings=settings)
+    app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
+    if audit.configure(settings.audit_log):
+        app.add_middleware(audit.AuditLog)
+    app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
 

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from livedata import errors
+from livedata.web.audit import record
 from livedata.web.responses import JSONResponse
 
 log = logging.getLogger("livedata.web")
@@ -30,8 +31,14 @@ STATUS: dict[type[errors.LivedataError], int] = {
     errors.NotAcceptable: 406,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
+    errors.LimitExceeded: 422,
+    errors.CostTooHigh: 422,
+    errors.RateLimited: 429,
+    errors.BudgetExhausted: 429,
+    errors.TooManyRequests: 429,
     errors.NotCached: 504,
     errors.RequestError: 400,
+    errors.SourceBusy: 503,
     errors.SourceUnavailable: 503,
     errors.StatementTimeout: 504,
     errors.QueryFailed: 502,
@@ -44,6 +51,17 @@ STATUS: dict[type[errors.LivedataError], int] = {
 # RFC 6750: the same challenge whatever failed, so it says nothing about which check did.
 CHALLENGE = 'Bearer realm="livedata", error="invalid_token"'
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+UNAVAILABLE_RETRY_AFTER = 5  # seconds; a source that is down gets that long to come back
+BUSY_RETRY_AFTER = 1  # seconds; a full queue drains within a statement or two
+
+
+def retry_after(exc: errors.LivedataError) -> int:
+    """Seconds a client should wait before sending the same request again."""
+    if isinstance(exc, errors.TooManyRequests):
+        return exc.retry_after
+    return BUSY_RETRY_AFTER if isinstance(exc, errors.SourceBusy) else UNAVAILABLE_RETRY_AFTER
 
 
 def status_for(exc: errors.LivedataError) -> int:
@@ -61,6 +79,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    record(request.scope)["error"] = code
     body = {
         "error": {
             "code": code,
@@ -78,7 +97,7 @@ async def livedata_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         log.error("request %s failed: %s", request.state.request_id, exc.message)
         return error_response(request, status, "internal_error", _opaque(request))
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = {"Retry-After": str(retry_after(exc))} if status in (429, 503) else None
     if isinstance(exc, errors.Unauthenticated):
         headers = {"WWW-Authenticate": CHALLENGE}
     return error_response(request, status, exc.code, exc.message, exc.details, headers)

@@ -15,12 +15,14 @@ request down the slow path again, which verifies the file before serving it.
 from __future__ import annotations
 
 import os
-import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from livedata.web.audit import record
 
 # Requests that must see the slow path: cache directives and conditional requests change
 # the answer, and authorization will change who may see it.
@@ -37,6 +39,7 @@ class HotBody:
     created: float
     headers: tuple[tuple[bytes, bytes], ...]  # those that do not change while it is fresh
     on_hit: Callable[[], None]  # counts the hit where the slow path would have
+    audit: Mapping[str, Any]  # what the audit log says of a hit on it
 
 
 def file_identity(path: str) -> tuple[int, int, int] | None:
@@ -84,15 +87,26 @@ def memo_key(body: bytes, headers: dict[bytes, bytes]) -> bytes:
 
 class HotPath:
     """ASGI middleware in front of the app; sets ``scope["state"]["hot_memo"]`` for the
-    slow path, which records what it answered from the cache under that memo."""
+    slow path, which records what it answered from the cache under that memo.
+
+    Only requests without credentials come here, so the caller is always the anonymous one;
+    ``admit`` takes its request from the rate limit as the slow path would. When the limit
+    refuses, the request goes down the slow path, which refuses it in the JSON error shape.
+    """
 
     def __init__(
-        self, app: ASGIApp, hot: HotBodies, clock: Callable[[], float], max_body_bytes: int
+        self,
+        app: ASGIApp,
+        hot: HotBodies,
+        clock: Callable[[], float],
+        max_body_bytes: int,
+        admit: Callable[[], Awaitable[bool]],
     ) -> None:
         self.app = app
         self.hot = hot
         self.clock = clock
         self.max_body_bytes = max_body_bytes
+        self.admit = admit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/query":
@@ -106,18 +120,21 @@ class HotPath:
         if body is not None:
             memo = memo_key(body, headers)
             hot = self.hot.get(memo)
-            if hot is not None and await self._answer(hot, send):
+            if hot is not None and await self._answer(hot, scope, send):
                 return
             if hot is not None:
                 self.hot.forget(memo)
             scope.setdefault("state", {})["hot_memo"] = memo
         await self.app(scope, _replay(messages, receive), send)
 
-    async def _answer(self, hot: HotBody, send: Send) -> bool:
+    async def _answer(self, hot: HotBody, scope: Scope, send: Send) -> bool:
         now = self.clock()
         if now >= hot.fresh_until or file_identity(hot.entry_path) != hot.identity:
             return False
+        if not await self.admit():
+            return False
         hot.on_hit()
+        record(scope).update(hot.audit)
         await send(
             {
                 "type": "http.response.start",
@@ -128,7 +145,6 @@ class HotPath:
                     (b"cache-status", b"livedata; hit"),
                     (b"cache-control", f"max-age={int(hot.fresh_until - now)}".encode()),
                     (b"age", str(int(max(0.0, now - hot.created))).encode()),
-                    (b"x-request-id", secrets.token_hex(8).encode()),
                 ],
             }
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio.to_thread
@@ -16,8 +17,12 @@ from livedata.encoders.compression import available
 from livedata.encoders.registry import DEFAULT_FORMAT, ENCODERS
 from livedata.errors import NotAcceptable
 from livedata.service import CacheControl, QueryService, Result
+from livedata.web.audit import describe
 from livedata.web.hot import HotBodies, HotBody
 
+# What changes a /query response besides its body: the format and coding asked for, the
+# caller (its restrictions and allow-list), the cache directives. CORS adds Origin.
+VARY = "Accept, Accept-Encoding, Authorization, Cache-Control"
 STREAM_ABOVE_BYTES = 1 << 20  # unstored results smaller than this are sent with a length
 SEND_WHOLE_BELOW_BYTES = 8 << 20  # stored bodies larger than this are sent in slices
 SLICE_BYTES = 1 << 20
@@ -125,7 +130,7 @@ async def result_response(
     total_ms: float,
 ) -> Response:
     headers = {
-        "Vary": "Accept, Accept-Encoding, Cache-Control",
+        "Vary": VARY,
         "Cache-Status": _CACHE_STATUS[result.status],
     }
     if result.entry is None:
@@ -240,5 +245,6 @@ def remember(
                 (b"server-timing", f"source;dur={result.header['source_ms']}".encode()),
             ),
             on_hit=lambda: service.count_hit(result),
+            audit=describe(replace(result, status="hit")),
         ),
     )

@@ -19,6 +19,7 @@ from livedata.errors import (
 )
 from livedata.plan import QueryRequest
 from livedata.service import QueryService
+from livedata.web.audit import describe, record
 from livedata.web.auth import caller_of
 from livedata.web.models import ErrorBody, QueryBody, QueryResult
 from livedata.web.responses import (
@@ -45,6 +46,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     responses={
         200: {
             "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
                 "application/x-ndjson": {},
                 "text/csv": {},
                 "application/vnd.apache.arrow.stream": {},
@@ -52,7 +54,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
             }
         },
         304: {"description": "Not modified: the entry's ETag matches If-None-Match."},
-        **_errors(400, 403, 404, 406, 413, 415, 422, 500, 502, 503, 504),
+        **_errors(400, 403, 404, 406, 413, 415, 422, 429, 500, 502, 503, 504),
     },
     openapi_extra={
         "requestBody": {
@@ -66,12 +68,16 @@ async def query(request: Request) -> Response:
     (`{"query": ..., "params": {...}}`), shaped by `columns`, `filters`, `order_by`, `limit`
     and `offset`. The format follows `format`, else the Accept header (JSON by default)."""
     started = time.perf_counter()
+    caller = caller_of(request)
+    await request.app.state.rate_limiter.admit(caller.id)
     body = await _read_body(request)
     encoder = choose_encoder(body.format, request.headers.get("accept"))
     coding = choose_coding(request.headers.get("accept-encoding"))
     service: QueryService = request.app.state.service
-    caller = caller_of(request)
+    audit = record(request.scope)
+    audit.update({k: v for k, v in (("table", body.table), ("query", body.query)) if v})
     result = await service.run(_to_request(body), cache_control(request.headers), caller)
+    audit["described"] = lambda: describe(result)  # after the last row: streamed rows count
     total_ms = (time.perf_counter() - started) * 1000
     response = await result_response(service, result, encoder, coding, request.headers, total_ms)
     memo = getattr(request.state, "hot_memo", None)
@@ -121,6 +127,7 @@ async def _read_body(request: Request) -> QueryBody:
         raw = orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"The body is not valid JSON: {exc}.") from exc
+    request.app.state.bounds.check(raw)
     try:
         return QueryBody.model_validate(raw)
     except ValidationError as exc:

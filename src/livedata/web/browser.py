@@ -1,0 +1,113 @@
+"""What browsers are told: which origins may read (CORS), and headers that stop a response
+being sniffed, framed or leaking the page address that asked for it.
+
+API responses get a Content-Security-Policy that allows nothing (they are data, never a
+page). HTML pages (``/docs``, ``/redoc``) load their scripts and styles from the jsDelivr
+CDN, as FastAPI serves them; their policy allows that CDN, this origin, and exactly the
+inline scripts of the page being sent, by hash, so nothing injected could run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from livedata.settings import Settings
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self' https://cdn.jsdelivr.net {hashes}; "
+    "style-src 'self' https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+_ALWAYS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+# Request headers a page may send beyond the CORS-safelisted ones, and response headers it
+# may read beyond the safelisted ones.
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "Cache-Control", "If-None-Match"]
+EXPOSED_HEADERS = [
+    "X-Request-Id",
+    "Cache-Status",
+    "ETag",
+    "Age",
+    "Retry-After",
+    "Server-Timing",
+    "X-Row-Count",
+    "X-Truncated",
+]
+
+
+def with_cors(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` behind Starlette's CORS middleware when origins are configured; as it is
+    otherwise (no CORS headers: browsers keep other origins from reading anything)."""
+    if not settings.cors_origins:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=ALLOWED_HEADERS,
+        allow_credentials=settings.cors_allow_credentials,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=settings.cors_max_age,
+    )
+
+
+class SecurityHeaders:
+    """Adds the headers above to every response; ``vary_origin`` when CORS is on, so a
+    shared cache never hands one origin's answer (or a no-CORS one) to another."""
+
+    def __init__(self, app: ASGIApp, vary_origin: bool) -> None:
+        self.app = app
+        self.vary_origin = vary_origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _ALWAYS.items():
+                    headers.setdefault(name, value)
+                if self.vary_origin and "origin" not in headers.get("vary", "").lower():
+                    headers.add_vary_header("Origin")
+                if headers.get("content-type", "").startswith("text/html"):
+                    held.append(message)  # its policy needs the page's inline scripts
+                    return
+                headers.setdefault("Content-Security-Policy", API_POLICY)
+            elif held and message["type"] == "http.response.body":
+                held.append(message)
+                if message.get("more_body", False):
+                    return
+                await _send_page(held, send)
+                held.clear()
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _send_page(messages: list[Message], send: Send) -> None:
+    start, *bodies = messages
+    page = b"".join(m.get("body", b"") for m in bodies)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(page)
+    )
+    MutableHeaders(scope=start)["Content-Security-Policy"] = _PAGE_POLICY.format(hashes=hashes)
+    await send(start)
+    await send({"type": "http.response.body", "body": page})
