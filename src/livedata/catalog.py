@@ -100,7 +100,7 @@ class SourceBase(Freshness):
         default=4, ge=1, description="Queries run at once against this source; others wait."
     )
     max_queued_queries: int = Field(
-        default=16,
+        default=64,
         ge=0,
         description="Queries that may wait for a slot; beyond, 503 source_busy at once.",
     )

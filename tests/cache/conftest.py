@@ -119,8 +119,11 @@ class Postgres:
         """A catalog with the sample database as source ``pg`` and these queries."""
         return Catalog(sources={"pg": self.sample.config}, queries=queries)
 
-    def catalog_toml(self, **queries: dict[str, object]) -> str:
-        """The same as a catalog file, for `livedata serve` (values are TOML literals)."""
+    def catalog_toml(
+        self, source: dict[str, object] | None = None, **queries: dict[str, object]
+    ) -> str:
+        """The same as a catalog file, for `livedata serve` (values are TOML literals);
+        ``source`` adds fields to the source."""
         config: PostgresSource = self.sample.config
         lines = [
             "[sources.pg]",
@@ -129,6 +132,7 @@ class Postgres:
             f"port = {config.port}",
             f'database = "{config.database}"',
             f'user = "{config.user}"',
+            *(f"{key} = {_toml(value)}" for key, value in (source or {}).items()),
         ]
         for name, fields in queries.items():
             lines += ["", f"[queries.{name}]", 'source = "pg"']
@@ -155,12 +159,14 @@ def postgres(sample_of: Callable[[str], Sample]) -> Iterator[Postgres]:
         if pg.db.execute("SELECT 1 FROM pg_extension WHERE extname = 'dblink'").fetchone() is None:
             raise LookupError("extension dblink is not installed")
 
-    with pg.db:  # closed also when the test is skipped
+    try:
         require_service(
             "pg_stat_statements and dblink in database test (`.ci/run` enables both)", ready
         )
         pg.db.execute(f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (tag text NOT NULL)")
         yield pg
+    finally:  # also when skipped; after a restart, the connection of the moment
+        pg.db.close()
 
 
 class CliServer:

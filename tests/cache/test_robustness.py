@@ -626,7 +626,11 @@ def test_processes_waiting_on_each_others_keys_still_answer(
     gate, keys = 4_203_002, 40
     catalog = tmp_path / "catalog.toml"
     sql = GATED_SQL.format(marker="robust_cross", gate=gate)
-    catalog.write_text(postgres.catalog_toml(cross={"sql": sql, "ttl": 600, "params": GATED}))
+    catalog.write_text(  # every request of the scenario waits for a slot: none is refused
+        postgres.catalog_toml(
+            {"max_queued_queries": 4 * keys}, cross={"sql": sql, "ttl": 600, "params": GATED}
+        )
+    )
     cache_dir = tmp_path / "cache"
     one, two = (cli_server(cache_dir, "--catalog", str(catalog)) for _ in range(2))
     mine = [{"query": "cross", "params": {"region": "Europe", "at_least": n}} for n in range(keys)]
