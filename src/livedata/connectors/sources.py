@@ -18,10 +18,12 @@ import pyarrow as pa
 
 from livedata.catalog import SourceConfig
 from livedata.connectors.base import Connector, Rows
+from livedata.connectors.read_ahead import ReadAhead
 from livedata.connectors.registry import create_connector
 from livedata.errors import LivedataError, SourceBusy
 from livedata.sql import Statement
 
+READ_AHEAD_BATCHES = 2  # fetched batches waiting for the consumer, at most
 Closing = Callable[[float], Awaitable[None]]  # told the source milliseconds once rows are closed
 
 
@@ -42,10 +44,22 @@ class Streamed:
         self._finished: float | None = None
         self._release: Callable[[], None] | None = release
         self._on_close = on_close
+        self._ahead: ReadAhead[pa.RecordBatch] | None = None
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        yield from self.rows
+        batches = iter(self.rows)
+        first, second = next(batches, None), next(batches, None)
+        if second is not None:  # more than one batch: fetch the rest while these are used
+            self._ahead = ReadAhead(batches, READ_AHEAD_BATCHES)
+        yield from (batch for batch in (first, second) if batch is not None)
+        if self._ahead is not None:
+            yield from self._ahead
         self._finished = time.perf_counter()
+
+    def _close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()  # first: its thread may be using the connection
+        self.rows.close()
 
     def read_all(self) -> pa.Table:
         return pa.Table.from_batches(list(self), self.schema)
@@ -62,7 +76,7 @@ class Streamed:
         release, self._release = self._release, None
         try:
             with anyio.CancelScope(shield=True):  # also when the client left: cancelled here
-                await anyio.to_thread.run_sync(self.rows.close)
+                await anyio.to_thread.run_sync(self._close)
                 if self._on_close is not None:
                     await self._on_close(self.source_ms)
         finally:
