@@ -136,6 +136,12 @@ class Connector(ABC, Generic[Conn]):
         """Raise SourceUnavailable unless the source answers a trivial query."""
         self.fetch(Statement("SELECT 1", ()))
 
+    def excess_privileges(self) -> list[str]:
+        """What the source's account may do beyond reading tables, which the read-only session
+        does not stop (reading server files, running programs). The operator is warned at
+        start-up: only the database's own grants close these."""
+        return []
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -42,6 +42,18 @@ _UNAVAILABLE_ERRORS = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031}
 _ACCOUNT = re.compile(r"'[^']*'@'[^']*'")  # "denied to user 'app'@'10.0.0.5'"
 
 
+# Global privileges that let SQL reach past the database, read-only transaction or not.
+_DANGEROUS_PRIVILEGES = {
+    "FILE": "has FILE (reads server files with LOAD_FILE, writes them with INTO OUTFILE)",
+    "SUPER": "has SUPER (may change server settings, such as read_only)",
+}
+_PRIVILEGES = (
+    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES"
+    " WHERE GRANTEE = CONCAT(\"'\", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\","
+    " SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\")"
+)
+
+
 class MySQLConnector(Connector[pymysql.Connection]):
     dialect = "mysql"
     paramstyle = "format"
@@ -92,6 +104,10 @@ class MySQLConnector(Connector[pymysql.Connection]):
                 names=[field.name for field in fields],
             )
         )
+
+    def excess_privileges(self) -> list[str]:
+        granted = self.fetch(Statement(_PRIVILEGES, ())).column(0).to_pylist()
+        return [why for privilege, why in _DANGEROUS_PRIVILEGES.items() if privilege in granted]
 
     def _translate(self, exc: Exception) -> LivedataError:
         code = exc.args[0] if isinstance(exc, pymysql.MySQLError) and exc.args else None

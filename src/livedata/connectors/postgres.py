@@ -27,6 +27,23 @@ _EXPLAIN = "EXPLAIN (FORMAT JSON)"
 _UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash, cannot connect now
 
 
+# Held by the session's role, each lets SQL reach past the database, read-only or not.
+_DANGEROUS_ROLES = {
+    "superuser": "is a superuser (reads server files with pg_read_file, runs programs with "
+    "COPY TO PROGRAM)",
+    "read_files": "may read server files (pg_read_server_files)",
+    "write_files": "may write server files (pg_write_server_files)",
+    "run_programs": "may run programs on the server (pg_execute_server_program)",
+}
+_PRIVILEGES = (
+    "SELECT rolsuper AS superuser,"
+    " pg_has_role(current_user, 'pg_read_server_files', 'USAGE') AS read_files,"
+    " pg_has_role(current_user, 'pg_write_server_files', 'USAGE') AS write_files,"
+    " pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') AS run_programs"
+    " FROM pg_roles WHERE rolname = current_user"
+)
+
+
 class PostgresConnector(Connector[adbc_pg.Connection]):
     dialect = "postgres"
     paramstyle = "dollar"
@@ -38,6 +55,12 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
             " -c default_transaction_read_only=on"
         )
         return adbc_pg.connect(connection_uri(config, options), autocommit=True)
+
+    def excess_privileges(self) -> list[str]:
+        roles = self.fetch(Statement(_PRIVILEGES, ())).to_pylist()[0]
+        if roles["superuser"]:  # holds every other one too
+            return [_DANGEROUS_ROLES["superuser"]]
+        return [why for role, why in _DANGEROUS_ROLES.items() if roles[role]]
 
     def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> Batches:
         cursor = conn.cursor()

@@ -8,6 +8,7 @@ SourceBusy, so overload shows as a fast 503, never as a hang.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from livedata.connectors.registry import create_connector
 from livedata.errors import LivedataError, SourceBusy
 from livedata.sql import Statement
 
+log = logging.getLogger("livedata.sources")
 READ_AHEAD_BATCHES = 2  # fetched batches waiting for the consumer, at most
 Closing = Callable[[float], Awaitable[None]]  # told the source milliseconds once rows are closed
 
@@ -143,6 +145,23 @@ class Sources:
                 f"{waiting} waiting, its limits; try again shortly.",
                 source=source,
             )
+
+    async def warn_of_privileges(self) -> None:
+        """Log what each source's account may do beyond reading (see
+        ``Connector.excess_privileges``); a source that does not answer is skipped."""
+        for name, connector in self.connectors.items():
+            try:
+                excess = await anyio.to_thread.run_sync(connector.excess_privileges)
+            except LivedataError:
+                continue
+            for why in excess:
+                log.warning(
+                    "source %r: its account %s, which a read-only session does not prevent; "
+                    "connect as an account that may only SELECT (docs/security.md, "
+                    "least privilege)",
+                    name,
+                    why,
+                )
 
     async def readiness(self) -> dict[str, dict[str, str]]:
         """Ping every source concurrently; report each one's status, never its address."""

@@ -49,7 +49,11 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
             isolation_level=None,
             check_same_thread=False,  # the pool hands it between threads
         )
-        conn.execute("PRAGMA query_only = ON")  # mode=ro still allows TEMP tables and ATTACH
+        conn.execute("PRAGMA query_only = ON")  # mode=ro still allows TEMP tables
+        # mode=ro still lets SQL attach (and so create) other files, and change pragmas such
+        # as query_only back: refuse both.
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.set_authorizer(_read_only)
         return conn
 
     def _execute(self, conn: sqlite3.Connection, statement: Statement) -> Batches:
@@ -76,6 +80,13 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
         if error in _UNAVAILABLE_ERRORS:
             return self.unavailable("cannot read the database file")
         return self.rejected(str(exc))
+
+
+def _read_only(action: int, name: str | None, value: str | None, *_: object) -> int:
+    """SQLite's authorizer: any pragma that sets a value is denied; reads pass."""
+    if action == sqlite3.SQLITE_PRAGMA and value is not None:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def _param(value: Any) -> Any:

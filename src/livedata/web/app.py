@@ -61,6 +61,7 @@ def create_app(
         cache = service.cache
         try:
             async with anyio.create_task_group() as background:
+                background.start_soon(service.sources.warn_of_privileges)
                 if cache is not None:
                     background.start_soon(
                         maintain_forever,
