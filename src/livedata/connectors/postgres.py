@@ -44,6 +44,11 @@ _PRIVILEGES = (
 )
 
 
+# Batches of about this size (the driver's default is 16 MiB): a few are in memory at once
+# while the next are read ahead of the encoder.
+BATCH_BYTES = 4 << 20
+
+
 class PostgresConnector(Connector[adbc_pg.Connection]):
     dialect = "postgres"
     paramstyle = "dollar"
@@ -65,6 +70,9 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
     def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> Batches:
         cursor = conn.cursor()
         try:
+            cursor.adbc_statement.set_options(
+                **{StatementOptions.BATCH_SIZE_HINT_BYTES.value: str(BATCH_BYTES)}
+            )
             if statement.text.startswith(_EXPLAIN):  # the driver's COPY cannot wrap an EXPLAIN
                 cursor.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
             cursor.execute(statement.text, statement.params)
