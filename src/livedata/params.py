@@ -25,6 +25,8 @@ MAX_LIST_LENGTH = 1000
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 class ParamSpec(BaseModel):
     """One parameter of a named query, as written in the catalog."""
@@ -145,15 +147,20 @@ def _convert_item(spec: ParamSpec, name: str, value: Any, *, check_rules: bool =
 
 
 def _to_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not _integral(value):
         _fail(name, "must be an integer", value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,19}\s*", value):
-        return int(value)
-    _fail(name, "must be an integer", value)
+    number = int(value)
+    if not INT64_MIN <= number <= INT64_MAX:  # what every source's BIGINT holds
+        _fail(name, f"must be an integer between {INT64_MIN} and {INT64_MAX}", value)
+    return number
+
+
+def _integral(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, str):
+        return re.fullmatch(r"\s*[+-]?\d{1,19}\s*", value) is not None
+    return isinstance(value, int)
 
 
 def _to_float(name: str, value: Any) -> float:

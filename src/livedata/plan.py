@@ -31,6 +31,7 @@ from livedata.errors import (
 from livedata.params import ParamSpec, convert_all
 
 MAX_OFFSET = 10_000_000
+MAX_DECIMAL_DIGITS = 76  # the widest decimal Arrow holds (decimal256)
 STATEMENTS_KEPT = 4096  # built SQL statements remembered by plan key, least recently used out
 # Settings of a source that do not change its results, so they stay out of cache keys.
 _NOT_IDENTITY = {
@@ -185,9 +186,13 @@ class Planner:
             n: s.convert(n, s.default) if s.default is not None else None for n, s in specs.items()
         }
         try:
-            return await self._schema(target, params)
+            schema = await self._schema(target, params)
         except LivedataError:
             return None
+        if isinstance(target.config, TableConfig) and target.config.columns:
+            shown = [c for c in target.config.columns if c in schema.names]
+            return pa.schema([schema.field(c) for c in shown])  # never the hidden ones
+        return schema
 
     def resolve(self, request: QueryRequest) -> Target:
         if (request.table is None) == (request.query is None):
@@ -261,6 +266,9 @@ class Planner:
         if isinstance(target.config, TableConfig) and target.config.columns:
             allowed = {n: t for n, t in allowed.items() if n in target.config.columns}
         columns = [_check_column(c, allowed) for c in request.columns or allowed]
+        if len(set(columns)) < len(columns):  # each copy would widen every row again
+            twice = next(c for i, c in enumerate(columns) if c in columns[:i])
+            raise InvalidOption(f'"columns" names {twice!r} more than once; name each once.')
         filters = [_check_filter(i, f, allowed) for i, f in enumerate(request.filters)]
         if forced:  # on any column of the table, visible to the client or not
             check_applies(restrictions, list(every), target.name)
@@ -316,10 +324,21 @@ def _check_filter(index: int, f: sql.Filter, allowed: Mapping[str, pa.DataType])
         raise InvalidOption(f"{where} {rule} (got {f.value!r}).", filter=index) from exc
     if pa.types.is_decimal(column_type):
         try:
-            value = [decimal.Decimal(v) for v in value] if f.op == "in" else decimal.Decimal(value)
+            value = [_decimal(v) for v in value] if f.op == "in" else _decimal(value)
         except decimal.InvalidOperation as exc:
-            raise InvalidOption(f"{where} must be a decimal number.", filter=index) from exc
+            raise InvalidOption(
+                f"{where} must be a decimal number of at most {MAX_DECIMAL_DIGITS} digits.",
+                filter=index,
+            ) from exc
     return sql.Filter(f.column, f.op, value)
+
+
+def _decimal(text: str) -> decimal.Decimal:
+    """A finite decimal that every source can bind (NaN and huge exponents they refuse)."""
+    number = decimal.Decimal(text)
+    if not number.is_finite() or abs(number.adjusted()) >= MAX_DECIMAL_DIGITS:
+        raise decimal.InvalidOperation(text)
+    return number
 
 
 def _param_type(column_type: pa.DataType) -> str:

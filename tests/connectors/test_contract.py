@@ -260,3 +260,15 @@ def test_a_pooled_connection_the_server_dropped_is_replaced(
     kill(session)  # the pooled connection is now dead, as after a server restart
     assert connector.fetch(Statement("SELECT 1", ())).num_rows == 1
     assert connector.fetch(Statement(which, ())).column(0)[0].as_py() != session
+
+
+def test_the_idle_pool_keeps_one_connection_per_slot(sample: Sample) -> None:
+    """A burst (readiness probes, say) must not leave connections open at the source."""
+    connector = sample.connector(max_concurrent_queries=1)
+    try:
+        burst = [connector.stream(Statement("SELECT 1 AS one", ())) for _ in range(4)]
+        for rows in burst:  # each gives its connection back
+            assert rows.read_all().num_rows == 1
+        assert connector._idle.qsize() == 2  # one per query slot, one for pings
+    finally:
+        connector.close()

@@ -83,6 +83,7 @@ ATTACKS: dict[str, Callable[[Credentials], Headers]] = {
     "no audience": lambda c: c.bearer(c.token(aud=None, tables=["*"])),
     "no expiry": lambda c: c.bearer(c.token(exp=None, tables=["*"])),
     "no subject": lambda c: c.bearer(c.token(sub=None, tables=["*"])),
+    "empty subject": lambda c: c.bearer(c.token(sub=" ", tables=["*"])),
     "lives too long": lambda c: c.bearer(c.token(exp=int(time.time()) + 400 * 86400)),
     "tampered claims": _tampered,
     "malformed grant claim": lambda c: c.bearer(c.token(tables="world_country_list")),

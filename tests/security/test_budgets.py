@@ -187,3 +187,25 @@ def test_a_coalesced_caller_is_not_refused_for_the_leaders_budget(
     assert leader.details["caller"] == "spent"
     assert not isinstance(joiner, BaseException)
     assert joiner.rows == 2
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "mysql"])
+def test_a_statement_that_times_out_still_spends_source_seconds(
+    serve: Callable[..., str], sample_of: Callable[[str], Sample], kind: str
+) -> None:
+    """MariaDB fails in the driver's execute, DuckDB may fail before the first batch: both
+    before any row is read, where no charge used to be made."""
+    sample = sample_of(kind)
+    config = sample.config.model_copy(
+        update={"statement_timeout": 0.2, "budget": Budget(window=60, source_seconds=0.1)}
+    )
+    slow = {"source": "s", "sql": sample.slow_sql}
+    catalog = Catalog.model_validate(  # two names: a failure is remembered per request
+        {"sources": {"s": config}, "queries": {"slow": slow, "slow_too": slow}}
+    )
+    url = serve(catalog, clock=Clock())
+    first = httpx.post(f"{url}/query", json={"query": "slow"}, timeout=60)
+    assert first.status_code == 504
+    second = httpx.post(f"{url}/query", json={"query": "slow_too"}, timeout=60)
+    assert second.status_code == 429
+    assert second.json()["error"]["details"]["budget"] == "source_seconds"

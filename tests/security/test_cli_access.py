@@ -3,6 +3,7 @@ would run them, and their output used against a real server."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from livedata.auth.keys import digest
 from tests.security.conftest import Credentials
@@ -186,3 +189,24 @@ def test_a_broken_token_key_stops_start_up(
     assert done.returncode == 2
     assert says in " ".join(done.stderr.split())
     assert "BEGIN PRIVATE KEY" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("jwk", "says"),
+    [
+        pytest.param({"kty": "oct", "alg": "HS256", "k": "YQ"}, "32 bytes", id="short-secret"),
+        pytest.param(None, "private key", id="private"),
+    ],
+)
+def test_a_jwks_file_is_held_to_the_same_rules(
+    tmp_path: Path, jwk: dict[str, str] | None, says: str
+) -> None:
+    if jwk is None:  # an RSA private key, published by mistake
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = {**json.loads(RSAAlgorithm.to_jwk(private)), "alg": "RS256"}
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "k"}]}))
+    access = tmp_path / "access.toml"
+    access.write_text('[tokens]\naudience = "a"\njwks = "jwks.json"\n')
+    done = run("catalog", "check", LIVEDATA_AUTH_FILE=str(access))
+    assert done.returncode == 2
+    assert says in " ".join(done.stderr.split())

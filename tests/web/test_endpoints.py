@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
+
+from livedata.catalog import load_catalog
+from livedata.settings import BUNDLED_CATALOG
 
 
 def test_queries_lists_the_catalog_with_types(client: httpx.Client) -> None:
@@ -21,6 +26,16 @@ def test_queries_lists_the_catalog_with_types(client: httpx.Client) -> None:
     revenue = catalog["queries"]["revenue_by_shipmode"]
     assert revenue["params"]["shipped_from"]["default"] == "1994-01-01"
     assert {"name": "revenue", "type": "decimal(38,4)"} in revenue["columns"]
+
+
+def test_queries_shows_only_the_columns_a_table_exposes(serve: Callable[..., str]) -> None:
+    catalog = load_catalog(BUNDLED_CATALOG)
+    narrow = catalog.tables["world_country_list"].model_copy(
+        update={"table": "world_country_list", "columns": ["name", "alpha_3"]}
+    )
+    url = serve(catalog.model_copy(update={"tables": {"narrow": narrow}}))
+    listed = httpx.get(f"{url}/queries").json()["tables"]["narrow"]["columns"]
+    assert [c["name"] for c in listed] == ["name", "alpha_3"]
 
 
 def test_health_and_ready(client: httpx.Client) -> None:

@@ -268,6 +268,46 @@ def test_table_shaping(client: httpx.Client, body: dict[str, Any], expected: lis
         ),
         pytest.param([1, 2], 422, "invalid_option", "does not match", id="not-an-object"),
         pytest.param(
+            {"table": "world_country_list", "columns": ["name", "alpha_3", "name"]},
+            422,
+            "invalid_option",
+            "names 'name' more than once",
+            id="column-twice",
+        ),
+        pytest.param(
+            {
+                "query": "countries_by_region",
+                "params": {"region": "Asia", "min_population": 10**30},
+            },
+            422,
+            "invalid_parameter",
+            "must be an integer between",
+            id="int-beyond-64-bits",
+        ),
+        pytest.param(
+            {
+                "table": "world_country_list",
+                "filters": [{"column": "population", "op": "eq", "value": 1e308}],
+            },
+            422,
+            "invalid_option",
+            "must be an integer between",
+            id="filter-int-beyond-64-bits",
+        ),
+        *(
+            pytest.param(
+                {
+                    "table": "tpch_lineitem",
+                    "filters": [{"column": "l_extendedprice", "op": "eq", "value": value}],
+                },
+                422,
+                "invalid_option",
+                "must be a decimal number",
+                id=f"decimal-{value}",
+            )
+            for value in ("NaN", "sNaN", "Infinity", "1e999999")
+        ),
+        pytest.param(
             {"table": "world_country_list", "format": "xml"},
             422,
             "invalid_option",
@@ -395,3 +435,13 @@ def test_uncached_large_results_stream(serve: Callable[..., str]) -> None:
         body = b"".join(response.iter_bytes())
     assert body.endswith(b"}")
     assert b'"rows":120515' in body
+
+
+@pytest.mark.parametrize("max_age", ["\u00b2", "1e3", "-5", "99999999999999999999"])
+def test_an_odd_max_age_is_ignored_not_a_500(client: httpx.Client, max_age: str) -> None:
+    response = client.post(
+        "/query",
+        json={"table": "world_country_list", "limit": 1},
+        headers={"Cache-Control": f"max-age={max_age}".encode("latin-1")},  # as it is read
+    )
+    assert response.status_code == 200

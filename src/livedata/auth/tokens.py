@@ -75,8 +75,10 @@ class TokenVerifier:
                 leeway=config.leeway,
                 options={"require": [*_REQUIRED, *(["iss"] if config.issuer else [])]},
             )
-        except jwt.PyJWTError as exc:
+        except Exception as exc:  # whatever breaks the verifier, the token is not valid
             raise Unauthenticated(f"token rejected: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(claims["sub"], str) or not claims["sub"].strip():
+            raise Unauthenticated("token sub is empty: every holder would share one identity")
         if float(claims["exp"]) > time.time() + config.max_ttl + config.leeway:
             raise Unauthenticated(f"token lives longer than max_ttl ({config.max_ttl:.0f} s)")
         try:
@@ -147,6 +149,15 @@ def _parse(kid: str, key: TokenKey) -> VerificationKey:
     return VerificationKey(key.algorithm, parsed)
 
 
+def _checked(where: str, key: VerificationKey) -> VerificationKey:
+    """The rules ``[tokens.keys]`` entries follow, for keys from a JWKS file too."""
+    if isinstance(key.key, bytes) and len(key.key) < 32:  # RFC 7518 3.2
+        raise AccessFileError(f"{where}: an HS256 secret needs 32 bytes or more")
+    if hasattr(key.key, "private_bytes"):
+        raise AccessFileError(f"{where}: this is a private key; publish the public one")
+    return key
+
+
 def _jwks(path: Path) -> dict[str, VerificationKey]:
     try:
         document = json.loads(path.read_text())
@@ -157,7 +168,9 @@ def _jwks(path: Path) -> dict[str, VerificationKey]:
                 raise AccessFileError(
                     f"{path}: every key needs a kid and an alg among {', '.join(ALGORITHMS)}"
                 )
-            keys[kid] = VerificationKey(alg, jwt.PyJWK(data, alg).key)
+            keys[kid] = _checked(
+                f"{path}: kid {kid!r}", VerificationKey(alg, jwt.PyJWK(data, alg).key)
+            )
     except (OSError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
         raise AccessFileError(f"{path}: not a readable JWKS file ({type(exc).__name__})") from exc
     return keys

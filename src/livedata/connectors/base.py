@@ -182,7 +182,9 @@ class Connector(ABC, Generic[Conn]):
 
     def _release(self, conn: Conn) -> None:
         with self._lock:
-            if not self._closed:
+            # One idle connection per query slot, and one for readiness pings: more came
+            # from a burst and would only hold server resources.
+            if not self._closed and self._idle.qsize() <= self.config.max_concurrent_queries:
                 self._idle.put(conn)
                 return
         self._disconnect(conn)

@@ -25,6 +25,7 @@ from livedata.errors import LivedataError, SourceBusy
 from livedata.sql import Statement
 
 log = logging.getLogger("livedata.sources")
+READINESS_SECONDS = 2.0  # how long one round of pings answers /ready
 READ_AHEAD_BATCHES = 2  # fetched batches waiting for the consumer, at most
 Closing = Callable[[float], Awaitable[None]]  # told the source milliseconds once rows are closed
 
@@ -95,6 +96,8 @@ class Sources:
             for name, config in configs.items()
         }
         self._queue_sizes = {name: config.max_queued_queries for name, config in configs.items()}
+        self._readiness_lock = anyio.Lock()
+        self._readiness: tuple[float, dict[str, dict[str, str]]] | None = None
 
     @classmethod
     def from_configs(cls, configs: Mapping[str, SourceConfig]) -> Sources:
@@ -111,11 +114,16 @@ class Sources:
         slot = self._slots[source]
         holder = object()  # the rows may be read and closed from another task
         await slot.acquire_on_behalf_of(holder)
+        started = time.perf_counter()
         try:
-            started = time.perf_counter()
             rows = await anyio.to_thread.run_sync(self.connectors[source].stream, statement)
         except BaseException:
-            slot.release_on_behalf_of(holder)
+            try:
+                if on_close is not None:  # a failed statement cost source time too
+                    with anyio.CancelScope(shield=True):
+                        await on_close((time.perf_counter() - started) * 1000)
+            finally:
+                slot.release_on_behalf_of(holder)
             raise
         return Streamed(rows, started, lambda: slot.release_on_behalf_of(holder), on_close)
 
@@ -164,7 +172,16 @@ class Sources:
                 )
 
     async def readiness(self) -> dict[str, dict[str, str]]:
-        """Ping every source concurrently; report each one's status, never its address."""
+        """Every source's status, never its address. Sources are pinged at most once per
+        READINESS_SECONDS whatever the rate of probes: a public ``/ready`` must not be a
+        way to load the sources or open connections."""
+        async with self._readiness_lock:
+            now = time.monotonic()
+            if self._readiness is None or now - self._readiness[0] >= READINESS_SECONDS:
+                self._readiness = (now, await self._ping_all())
+            return self._readiness[1]
+
+    async def _ping_all(self) -> dict[str, dict[str, str]]:
         report: dict[str, dict[str, str]] = {}
 
         async def ping(name: str) -> None:

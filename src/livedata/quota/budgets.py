@@ -2,8 +2,10 @@
 
 A budget counts queries and source-seconds per fixed window (aligned to multiples of the
 window since the epoch, so every process agrees), for everyone together and per caller. A
-query is admitted while something is left in every counter; its real source time is added
-when it ends, so the last admitted query may overrun a seconds budget by its own length.
+query is admitted while something is left in every counter; its real source time (also of a
+query that fails, and of an estimate) is added when it ends. Queries admitted while the last
+second was left may all run to their end, so a seconds budget can be overrun by up to the
+source's running and queued queries times their statement timeout.
 Before running, a source that can estimate is asked for the query's cost, and a query over
 ``max_estimated_cost`` is refused; the estimate has then already counted as one query.
 Only requests that reach the source come here: hits and coalesced waiters cost nothing.
@@ -12,6 +14,7 @@ Only requests that reach the source come here: hits and coalesced waiters cost n
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -63,7 +66,12 @@ class Costs:
                 await self.store.spend(seconds, self.clock())
 
         if config.max_estimated_cost is not None:
-            await self._check_estimate(source, statement, config.max_estimated_cost)
+            started = time.perf_counter()
+            try:
+                await self._check_estimate(source, statement, config.max_estimated_cost)
+            finally:
+                if charge is not None:  # asking for an estimate takes source time too
+                    await charge((time.perf_counter() - started) * 1000)
         return await self.sources.stream(source, statement, on_close=charge)
 
     async def _admit(self, source: str, budget: Budget, caller_id: str) -> Window:

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livedata.auth.caller import ANONYMOUS
 from livedata.service import Result
 
 log = logging.getLogger("livedata.audit")
@@ -112,7 +111,8 @@ class AuditLog:
                 "request_id": state.get("request_id"),
                 "method": scope["method"],
                 "path": scope["path"],
-                "caller": getattr(state.get("caller"), "id", ANONYMOUS.id),
+                # No caller: authentication refused the request (or it never got that far).
+                "caller": getattr(state.get("caller"), "id", None),
                 **audit,
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),

@@ -50,7 +50,7 @@ class Authentication:
             state["caller"] = self._caller(scope)
         except Unauthenticated as exc:
             log.warning(
-                "request %s to %s: authentication failed: %s",
+                "request %s to %r: authentication failed: %s",
                 state.get("request_id"),
                 scope["path"],
                 exc.reason,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -89,7 +90,7 @@ def cache_control(headers: Headers) -> CacheControl:
     max_age = directives.get("max-age", "")
     return CacheControl(
         no_cache="no-cache" in directives,
-        max_age=float(max_age) if max_age.isdigit() else None,
+        max_age=float(max_age) if re.fullmatch(r"[0-9]{1,10}", max_age) else None,
         only_if_cached="only-if-cached" in directives,
     )
 
