@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from livedata.catalog import Catalog
-from livedata.web.responses import STREAM_ABOVE_BYTES
+from livedata.web.responses import SEND_WHOLE_BELOW_BYTES, STREAM_ABOVE_BYTES
 from tests.samples import Sample
 
 LINEITEM_ROWS = 120_515
@@ -47,7 +47,9 @@ def cached(serve: Callable[..., str], catalog: Catalog) -> str:
 
 
 def ask(url: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{url}/query", json=body, timeout=60)
+    return httpx.post(
+        f"{url}/query", json=body, headers={"Accept-Encoding": "identity"}, timeout=60
+    )
 
 
 @pytest.mark.parametrize("kind", STREAMING_KINDS)
@@ -65,9 +67,13 @@ def test_a_big_uncached_result_is_streamed_with_counts_in_meta(
     assert got["meta"]["rows"] == LINEITEM_ROWS
     assert got["meta"]["truncated"] is False
     assert got["meta"]["timings_ms"]["source"] > 0
-    stored = ask(cached, body).json()
-    assert got["columns"] == stored["columns"]
-    assert got["rows"] == stored["rows"]
+    stored = ask(cached, body)
+    assert int(stored.headers["content-length"]) > SEND_WHOLE_BELOW_BYTES  # sent in slices
+    assert got["columns"] == stored.json()["columns"]
+    assert got["rows"] == stored.json()["rows"]
+    again = ask(cached, body)  # its pages were dropped after sending: read back from the file
+    assert again.headers["cache-status"] == "livedata; hit"
+    assert again.content == stored.content
 
 
 @pytest.mark.parametrize("kind", STREAMING_KINDS)

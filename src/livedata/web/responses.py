@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -204,8 +205,17 @@ async def _chained(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterat
 
 
 async def _slices(body: memoryview) -> AsyncIterator[memoryview]:
+    """A stored body in slices. Once a slice is sent, its pages are unmapped from this
+    process (the page cache keeps them; touching them again reads them back), so sending a
+    big body does not grow the server by the body's size."""
+    mapping = body.obj if isinstance(body.obj, mmap.mmap) else None
+    start = len(mapping) - len(body) if mapping is not None else 0  # the payload ends the file
     for offset in range(0, len(body), SLICE_BYTES):
         yield body[offset : offset + SLICE_BYTES]
+        if mapping is not None:
+            page = (start + offset) // mmap.PAGESIZE * mmap.PAGESIZE
+            end = min(start + offset + SLICE_BYTES, len(mapping))
+            mapping.madvise(mmap.MADV_DONTNEED, page, end - page)
 
 
 def _etags(header: str | None) -> set[str]:
