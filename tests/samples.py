@@ -2,10 +2,13 @@
 
 PostgreSQL and MariaDB are the machine's own servers (database ``test``, started by .ci/run);
 SQLite is a file this session writes; DuckDB loads the bundled Parquet files itself.
+``LIVEDATA_TEST_DATABASE`` names another database on both servers (made when missing), so
+two test sessions on one machine do not load the sample into the same tables at once.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ from livedata.connectors.base import Connector
 from livedata.connectors.registry import create_connector
 from livedata.sample.load import DATA, TABLES, load_sample
 
+TEST_DATABASE = os.environ.get("LIVEDATA_TEST_DATABASE", "test")
+PG_DSN = f"host=127.0.0.1 port=5432 dbname={TEST_DATABASE} user=postgres"
 PASSWORD_ENV = "LIVEDATA_TEST_PASSWORD"  # noqa: S105  # a variable's name, not a password
 # Left alone, each runs well past 10 s; DuckDB does the self-join in under 1 s, so it gets more.
 _SELF_JOIN = (
@@ -55,13 +60,13 @@ def _samples(scratch: Path) -> dict[str, Sample]:
         ),
         "postgres": Sample(
             "postgres",
-            PostgresSource(kind="postgres", database="test", connect_timeout=2),
-            service="PostgreSQL on 127.0.0.1:5432 (database test, user postgres)",
+            PostgresSource(kind="postgres", database=TEST_DATABASE, connect_timeout=2),
+            service=f"PostgreSQL on 127.0.0.1:5432 (database {TEST_DATABASE}, user postgres)",
         ),
         "mysql": Sample(
             "mysql",
-            MySQLSource(kind="mysql", database="test", connect_timeout=2),
-            service="MariaDB on 127.0.0.1:3306 (database test, user root)",
+            MySQLSource(kind="mysql", database=TEST_DATABASE, connect_timeout=2),
+            service=f"MariaDB on 127.0.0.1:3306 (database {TEST_DATABASE}, user root)",
         ),
         "sqlite": Sample("sqlite", SQLiteSource(kind="sqlite", path=scratch / "sample.sqlite")),
     }
@@ -91,8 +96,31 @@ def sample_loader(
 
 
 def _ping(source: Sample) -> None:
+    _create_database(source.kind)
     connector = source.connector()
     try:
         connector.ping()
     finally:
         connector.close()
+
+
+def _create_database(kind: str) -> None:
+    """The test database on its server, with the extensions the cache tests count with."""
+    if kind == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_DSN.replace(TEST_DATABASE, "postgres"), autocommit=True) as db:
+            exists = db.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (TEST_DATABASE,)
+            ).fetchone()
+            if exists is None:
+                db.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
+        with psycopg.connect(PG_DSN, autocommit=True) as db:
+            db.execute("SET client_min_messages = warning")
+            for extension in ("pg_stat_statements", "dblink"):
+                db.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+    elif kind == "mysql":
+        import pymysql
+
+        with pymysql.connect(host="127.0.0.1", user="root") as db, db.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{TEST_DATABASE}`")

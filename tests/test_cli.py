@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.samples import Sample
+from tests.samples import TEST_DATABASE, Sample
 
 LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 
@@ -100,7 +100,7 @@ def test_a_missing_secret_stops_start_up(tmp_path: Path) -> None:
 def test_sample_load_into_postgres(tmp_path: Path, sample_of: Callable[[str], Sample]) -> None:
     sample_of("postgres")  # PostgreSQL answers (or the test is skipped with the reason)
     catalog = tmp_path / "pg.toml"
-    catalog.write_text('[sources.pg]\nkind = "postgres"\ndatabase = "test"\n')
+    catalog.write_text(f'[sources.pg]\nkind = "postgres"\ndatabase = "{TEST_DATABASE}"\n')
     done = run("sample", "load", "--source", "pg", env={"LIVEDATA_CATALOG": str(catalog)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [

@@ -27,11 +27,11 @@ import pytest
 
 from livedata.catalog import Catalog, PostgresSource, QueryConfig
 from tests.conftest import require_service
-from tests.samples import Sample
+from tests.samples import PG_DSN, Sample
 
 LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 START_TIMEOUT = 60.0  # seconds a server may take to start; a bound, not a pace
-_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+_DSN = PG_DSN
 # What a statement runs to be counted even when it then fails (see the module docstring).
 RUNS_TABLE = "livedata_test_runs"
 

@@ -22,7 +22,7 @@ from livedata.connectors.base import Connector
 from livedata.errors import QueryFailed, SourceUnavailable, StatementTimeout
 from livedata.sample.load import DATA
 from livedata.sql import Filter, Options, Statement
-from tests.samples import PASSWORD_ENV, Sample
+from tests.samples import PASSWORD_ENV, PG_DSN, TEST_DATABASE, Sample
 
 COUNTRIES = pq.read_table(DATA / "world_country_list.parquet")
 LINEITEM = pq.read_table(DATA / "tpch_lineitem.parquet").sort_by(
@@ -220,7 +220,7 @@ def test_a_refusal_does_not_name_the_account(sample: Sample) -> None:
     with pymysql.connect(host=config.host, port=config.port, user=config.user) as admin:
         with admin.cursor() as cursor:
             cursor.execute(f"CREATE USER IF NOT EXISTS {account}")
-            cursor.execute(f"GRANT SELECT ON test.world_country_list TO {account}")
+            cursor.execute(f"GRANT SELECT ON {TEST_DATABASE}.world_country_list TO {account}")
         reader = sample.connector(user="livedata_reader")
         try:
             with pytest.raises(QueryFailed) as caught:
@@ -235,12 +235,12 @@ def test_a_refusal_does_not_name_the_account(sample: Sample) -> None:
 
 
 def _kill_postgres(session: int) -> None:
-    with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as admin:
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (session,))
 
 
 def _kill_mysql(session: int) -> None:
-    admin = pymysql.connect(host="127.0.0.1", user="root", database="test")
+    admin = pymysql.connect(host="127.0.0.1", user="root", database=TEST_DATABASE)
     with admin, admin.cursor() as cursor:
         cursor.execute(f"KILL {int(session)}")
 

@@ -29,7 +29,7 @@ from livedata.connectors.mysql import MySQLConnector
 from livedata.connectors.postgres import PostgresConnector
 from livedata.sample.load import DATA
 from livedata.sql import Statement
-from tests.samples import Sample
+from tests.samples import PG_DSN, TEST_DATABASE, Sample
 
 KINDS = ("duckdb", "postgres", "mysql")
 CANARY = "injection_canary"
@@ -131,14 +131,14 @@ def _create_canary(kind: str, config: Any) -> None:
     if kind == "postgres":
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as db:
+        with psycopg.connect(PG_DSN, autocommit=True) as db:
             db.execute(f"CREATE TABLE IF NOT EXISTS {CANARY} (alive int)")
             db.execute(f"DELETE FROM {CANARY}")
             db.execute(f"INSERT INTO {CANARY} VALUES (1)")
     else:
         import pymysql
 
-        db = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
+        db = pymysql.connect(host="127.0.0.1", user="root", database=TEST_DATABASE, autocommit=True)
         with db, db.cursor() as cursor:
             cursor.execute(f"CREATE TABLE IF NOT EXISTS {CANARY} (alive int)")
             cursor.execute(f"DELETE FROM {CANARY}")

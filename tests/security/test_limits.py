@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from livedata.catalog import Catalog
-from tests.samples import Sample
+from tests.samples import PG_DSN, Sample
 
-_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+_DSN = PG_DSN
 GATE = 5_550_001  # advisory lock the slow statement waits on while the test holds it
 BOUND_WAIT = 60.0  # seconds, a bound on waiting for PostgreSQL to report state, not a pace
 
