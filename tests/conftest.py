@@ -12,7 +12,13 @@ import httpx
 import pytest
 import uvicorn
 
+from livedata.auth.caller import ANONYMOUS, Caller
+from livedata.cache.entries import EntryHeader
 from livedata.catalog import Catalog
+from livedata.encoders.registry import ENCODERS
+from livedata.plan import QueryRequest
+from livedata.results import LiveResult
+from livedata.service import QueryService
 from livedata.settings import Settings
 from livedata.web.app import create_app
 from tests.samples import Sample, sample_loader
@@ -92,3 +98,18 @@ def base_url(serve: Callable[..., str]) -> str:
 def client(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=30) as http:
         yield http
+
+
+async def answer(
+    service: QueryService, request: QueryRequest, caller: Caller = ANONYMOUS
+) -> EntryHeader:
+    """Run ``request`` through the service as the web layer would (a live body read to its
+    end, a stored miss awaited until committed); the header of what was answered."""
+    result = await service.run(request, ENCODERS["json"], caller=caller)
+    if not isinstance(result, LiveResult):
+        return result.header
+    async for _ in result.body:
+        pass
+    if result.stored is not None:
+        await result.stored()
+    return result.header()

@@ -29,13 +29,15 @@ from livedata.auth.credentials import Authenticator
 from livedata.auth.exposure import check_exposure
 from livedata.auth.keys import new_key
 from livedata.auth.tokens import issue, signing_secret
+from livedata.cache.entries import EntryHeader, ResultCache
 from livedata.cache.formats.base import FormatUnavailable
 from livedata.cache.formats.registry import cache_format
-from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
+from livedata.encoders.registry import ENCODERS
 from livedata.errors import AccessFileError, CatalogError, LivedataError, UnsafeExposure
 from livedata.plan import QueryRequest, invalidation_tag
-from livedata.service import QueryService, Result
+from livedata.results import Result, StoredResult
+from livedata.service import QueryService
 from livedata.settings import Settings
 from livedata.study.cli import app as study_app
 
@@ -189,12 +191,17 @@ def query(
     )
     service = QueryService.create(_load(catalog), _settings())
 
-    async def run() -> tuple[Result, pa.Table]:
-        result = await service.run(request)
-        return result, await service.table(result)
+    async def run() -> tuple[Result, EntryHeader, pa.Table]:
+        result = await service.run(request, ENCODERS["arrow"])
+        if isinstance(result, StoredResult):
+            return result, result.header, await service.table(result)
+        body = b"".join([chunk async for chunk in result.body])
+        if result.stored is not None:
+            await result.stored()  # committed after the last byte: let it finish
+        return result, result.header(), pa.ipc.open_stream(body).read_all()
 
     try:
-        result, rows = asyncio.run(run())
+        result, header, rows = asyncio.run(run())
     except LivedataError as exc:
         err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(1) from exc
@@ -205,9 +212,9 @@ def query(
         view.add_row(*("" if v is None else str(v) for v in row.values()))
     Console().print(view)
     err.print(
-        f"{result.rows} row(s) from {result.plan.target.source} "
-        f"({result.status}, source {result.header['source_ms']:.1f} ms)"
-        f"{' (truncated)' if result.truncated else ''}"
+        f"{header.rows} row(s) from {header.source} "
+        f"({result.status}, source {header.source_ms:.1f} ms)"
+        f"{' (truncated)' if header.truncated else ''}"
     )
 
 

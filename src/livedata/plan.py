@@ -2,7 +2,8 @@
 
 Every identifier a client names is checked against the source's own schema, every value
 converted to its declared type, and the cache key computed from the result of that
-conversion, so equivalent requests share one plan and one cache entry.
+conversion, so equivalent requests share one plan and one cache entry. Planning does no I/O:
+the schema, when a request needs one, is asked for beforehand (``livedata.schemas``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from livedata import sql
 from livedata.auth.restrict import check_applies, forced_params, table_filters
 from livedata.cache.key import cache_key
 from livedata.catalog import Catalog, QueryConfig, TableConfig
-from livedata.connectors.sources import Sources
+from livedata.connectors.stream import Caps
 from livedata.errors import (
     InvalidOption,
     InvalidParameter,
-    LivedataError,
     NotFound,
     unknown_name,
 )
+from livedata.freshness import Policy
 from livedata.params import ParamSpec, convert_all
+from livedata.sql import ParamStyle
 
 MAX_OFFSET = 10_000_000
 MAX_DECIMAL_DIGITS = 76  # the widest decimal Arrow holds (decimal256)
@@ -71,12 +73,10 @@ class Target:
     name: str
     config: TableConfig | QueryConfig
 
-
-@dataclass(frozen=True)
-class Freshness:
-    ttl: float
-    stale_while_revalidate: float
-    stale_if_error: float
+    @property
+    def label(self) -> str:
+        """How metrics and logs name it: "table:NAME" or "query:NAME"."""
+        return f"{self.kind}:{self.name}"
 
 
 @dataclass(frozen=True)
@@ -86,17 +86,49 @@ class Plan:
     options: sql.Options  # limit already capped at max_rows + 1 when the client's is larger
     max_rows: int
     capped: bool  # True when a result over max_rows must be cut and flagged
+    max_bytes: int | None
     key: str
-    freshness: Freshness
+    freshness: Policy
     tags: tuple[str, ...]  # what invalidates it: source, query or table, tables read
+
+    @property
+    def caps(self) -> Caps:
+        return Caps(self.max_rows if self.capped else None, self.max_bytes)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A request checked as far as it can be without the source's schema."""
+
+    target: Target
+    request: QueryRequest
+    restrictions: Mapping[str, Any]
+    params: Mapping[str, Any]
+    forced: Sequence[sql.Filter]  # equality filters the caller's restrictions add to a table
+
+    @property
+    def needs_schema(self) -> bool:
+        """Only requests that name columns, filter or order, or are filtered by restrictions,
+        are checked against the source's schema."""
+        request = self.request
+        return bool(
+            request.columns is not None or request.filters or request.order_by or self.forced
+        )
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a source's SQL is written: its sqlglot dialect and its driver's parameter style."""
+
+    dialect: str
+    paramstyle: ParamStyle
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, sources: Sources, defaults: Freshness) -> None:
+    def __init__(self, catalog: Catalog, styles: Mapping[str, Style], defaults: Policy) -> None:
         self.catalog = catalog
-        self.sources = sources
+        self.styles = dict(styles)  # by source
         self.defaults = defaults
-        self._schemas: dict[tuple[str, str], pa.Schema] = {}
         self._statements: dict[str, sql.Statement] = {}
         self._definitions = {
             (kind, name): hashlib.blake2b(
@@ -119,13 +151,26 @@ class Planner:
             for name, named in self._named.items()
         }
 
-    async def plan(
-        self, request: QueryRequest, restrictions: Mapping[str, Any] = {}
-    ) -> Plan:  # never mutated
+    def draft(self, request: QueryRequest, restrictions: Mapping[str, Any] = {}) -> Draft:
+        """Every check that needs no schema, so a request refused by one of them never
+        reaches the source, not even for its schema. ``restrictions`` is never mutated."""
         target = self.resolve(request)
         params = self._params(target, request, restrictions)
-        options = await self._options(target, request, params, restrictions)
-        max_rows = self.catalog.sources[target.source].max_rows
+        if request.offset < 0 or request.offset > MAX_OFFSET:
+            raise InvalidOption(f'"offset" must be between 0 and {MAX_OFFSET}.')
+        if request.limit is not None and request.limit < 0:
+            raise InvalidOption('"limit" must be 0 or more.')
+        forced: list[sql.Filter] = []
+        if restrictions and isinstance(target.config, TableConfig):
+            forced = table_filters(restrictions, request.filters)
+        return Draft(target, request, restrictions, params, forced)
+
+    def plan(self, draft: Draft, schema: pa.Schema | None = None) -> Plan:
+        """``schema``: the target's columns, required when ``draft.needs_schema``."""
+        target, request = draft.target, draft.request
+        options = self._options(draft, schema)
+        source = self.catalog.sources[target.source]
+        max_rows = source.max_rows
         capped = request.limit is None or request.limit > max_rows
         limit = max_rows + 1 if capped else request.limit
         options = sql.Options(
@@ -135,7 +180,7 @@ class Planner:
             {
                 "source": self._identities[target.source],
                 "target": [target.kind, target.name, self._definitions[(target.kind, target.name)]],
-                "params": params,
+                "params": draft.params,
                 "options": [
                     options.columns,
                     [[f.column, f.op, f.value] for f in options.filters],
@@ -143,15 +188,16 @@ class Planner:
                     options.limit,
                     options.offset,
                 ],
-                "restrictions": restrictions or {},
+                "restrictions": draft.restrictions or {},
             }
         )
         return Plan(
             target,
-            params,
+            draft.params,
             options,
             max_rows,
             capped,
+            source.max_bytes,
             key,
             self._freshness(target),
             self._tags(target),
@@ -167,32 +213,24 @@ class Planner:
         return statement
 
     def _build(self, plan: Plan) -> sql.Statement:
-        target, connector = plan.target, self.sources[plan.target.source]
-        style: dict[str, Any] = {"dialect": connector.dialect, "style": connector.paramstyle}
+        target, style = plan.target, self.styles[plan.target.source]
+        styled: dict[str, Any] = {"dialect": style.dialect, "style": style.paramstyle}
         options = plan.options
         if isinstance(target.config, TableConfig):
             name = target.config.table or target.name
-            return sql.select_table(name, target.config.db_schema, options, **style)
+            return sql.select_table(name, target.config.db_schema, options, **styled)
         named = self._named[target.name]
-        return sql.select_named(named, dict(plan.params), options, **style)
+        return sql.select_named(named, dict(plan.params), options, **styled)
 
-    async def columns(self, kind: str, name: str) -> pa.Schema | None:
-        """The schema clients see for a table or query; None when it cannot be found out
-        without real parameter values."""
-        request = QueryRequest(table=name) if kind == "table" else QueryRequest(query=name)
-        target = self.resolve(request)
+    def probe(self, target: Target) -> sql.Statement:
+        """A statement that returns no row but the target's columns (named queries run with
+        their parameters' defaults, or NULL)."""
         specs = _specs(target)
         params = {
             n: s.convert(n, s.default) if s.default is not None else None for n, s in specs.items()
         }
-        try:
-            schema = await self._schema(target, params)
-        except LivedataError:
-            return None
-        if isinstance(target.config, TableConfig) and target.config.columns:
-            shown = [c for c in target.config.columns if c in schema.names]
-            return pa.schema([schema.field(c) for c in shown])  # never the hidden ones
-        return schema
+        probe = Plan(target, params, sql.Options(limit=0), 0, False, None, "", self.defaults, ())
+        return self._build(probe)
 
     def resolve(self, request: QueryRequest) -> Target:
         if (request.table is None) == (request.query is None):
@@ -208,7 +246,7 @@ class Planner:
             raise NotFound.for_name("query", request.query, self.catalog.queries)
         return Target(query.source, "query", request.query, query)
 
-    def _freshness(self, target: Target) -> Freshness:
+    def _freshness(self, target: Target) -> Policy:
         source = self.catalog.sources[target.source]
 
         def pick(name: str) -> float:
@@ -218,7 +256,7 @@ class Planner:
                     return float(value)
             return float(getattr(self.defaults, name))
 
-        return Freshness(pick("ttl"), pick("stale_while_revalidate"), pick("stale_if_error"))
+        return Policy(pick("ttl"), pick("stale_while_revalidate"), pick("stale_if_error"))
 
     def _tags(self, target: Target) -> tuple[str, ...]:
         if isinstance(target.config, TableConfig):
@@ -243,25 +281,13 @@ class Planner:
             given = forced_params(restrictions, target.config.params, given, target.name)
         return convert_all(_specs(target), given)
 
-    async def _options(
-        self,
-        target: Target,
-        request: QueryRequest,
-        params: Mapping[str, Any],
-        restrictions: Mapping[str, Any],
-    ) -> sql.Options:
-        if request.offset < 0 or request.offset > MAX_OFFSET:
-            raise InvalidOption(f'"offset" must be between 0 and {MAX_OFFSET}.')
-        if request.limit is not None and request.limit < 0:
-            raise InvalidOption('"limit" must be 0 or more.')
-        forced = []
-        if restrictions and isinstance(target.config, TableConfig):
-            forced = table_filters(restrictions, request.filters)
-        if request.columns is None and not request.filters and not request.order_by and not forced:
+    def _options(self, draft: Draft, schema: pa.Schema | None) -> sql.Options:
+        target, request, forced = draft.target, draft.request, draft.forced
+        if not draft.needs_schema:
             if isinstance(target.config, TableConfig) and target.config.columns:
                 return sql.Options(columns=target.config.columns, offset=request.offset)
             return sql.Options(offset=request.offset)
-        schema = await self._schema(target, params)
+        assert schema is not None, "the draft needs a schema"
         every = allowed = {f.name: f.type for f in schema}
         if isinstance(target.config, TableConfig) and target.config.columns:
             allowed = {n: t for n, t in allowed.items() if n in target.config.columns}
@@ -271,18 +297,10 @@ class Planner:
             raise InvalidOption(f'"columns" names {twice!r} more than once; name each once.')
         filters = [_check_filter(i, f, allowed) for i, f in enumerate(request.filters)]
         if forced:  # on any column of the table, visible to the client or not
-            check_applies(restrictions, list(every), target.name)
+            check_applies(draft.restrictions, list(every), target.name)
             filters += [_check_filter(len(filters) + i, f, every) for i, f in enumerate(forced)]
         order = [(_check_column(c, allowed), d) for c, d in request.order_by]
         return sql.Options(columns, filters, order, None, request.offset)
-
-    async def _schema(self, target: Target, params: Mapping[str, Any]) -> pa.Schema:
-        cached = (target.kind, target.name)
-        if cached not in self._schemas:
-            probe = Plan(target, params, sql.Options(limit=0), 0, False, "", self.defaults, ())
-            table, _ = await self.sources.fetch(target.source, self._build(probe))
-            self._schemas[cached] = table.schema
-        return self._schemas[cached]
 
 
 def _specs(target: Target) -> dict[str, ParamSpec]:

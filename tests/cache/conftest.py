@@ -20,12 +20,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg
 import pytest
 
 from livedata.catalog import Catalog, PostgresSource, QueryConfig
+from tests.cache.traffic import Body, ask, same_data
 from tests.conftest import require_service
 from tests.samples import PG_DSN, Sample
 
@@ -246,6 +248,15 @@ def cli_server() -> Iterator[Callable[..., CliServer]]:
         server.kill()
 
 
+def directory_bytes(root: Path) -> int:
+    """Bytes of every file under ``root``, as the size bound counts them."""
+    total = 0
+    for path in root.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+            total += path.stat().st_size if path.is_file() else 0
+    return total
+
+
 def leftovers(cache_dir: Path) -> list[str]:
     return sorted(p.name for p in (cache_dir / "tmp").iterdir())
 
@@ -265,3 +276,21 @@ def held_locks(cache_dir: Path) -> tuple[int, int]:
             else:
                 held += 1
     return held, waiting
+
+
+@pytest.fixture(scope="session")
+def reference(serve: Callable[..., str]) -> Callable[[Body], Any]:
+    """The bundled catalog's answer from a server with no cache at all, one request each."""
+    url = serve(cache_ttl=0)
+    seen: dict[bytes, Any] = {}
+
+    def of(body: Body) -> Any:
+        key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        if key not in seen:
+            response = ask(url, body)
+            assert response.status_code == 200, response.text
+            assert response.headers["cache-status"] == "livedata; fwd=bypass"
+            seen[key] = same_data(response)
+        return seen[key]
+
+    return of

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from livedata.cache.entries import ResultCache
 from livedata.cache.formats.registry import FORMATS
-from livedata.cache.results import ResultCache
 from livedata.plan import QueryRequest
 from tests.cache.test_maintenance import fill
 from tests.test_cli import run

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 
 import anyio
 import anyio.from_thread
 import pytest
 
+from livedata.cache.entries import ResultCache
 from livedata.cache.formats.registry import FORMATS
-from livedata.cache.results import ResultCache
+from livedata.cache.upkeep import maintain, sweep
 from livedata.catalog import load_catalog
 from livedata.plan import QueryRequest
 from livedata.service import QueryService
 from livedata.settings import BUNDLED_CATALOG, Settings
-from livedata.web.app import maintain, maintain_forever
+from livedata.web.app import maintain_forever
+from tests.cache.conftest import directory_bytes
+from tests.conftest import answer
 
 NOW = 1_800_000_000.0
 OLD = QueryRequest(query="countries_by_region", params={"region": "Asia"})
@@ -39,7 +43,7 @@ def fill(cache_dir: Path, requests: list[QueryRequest], at: float) -> None:
     )
     try:
         for request in requests:
-            asyncio.run(service.run(request))
+            asyncio.run(answer(service, request))
     finally:
         service.close()
 
@@ -61,17 +65,50 @@ def test_one_round_removes_expired_entries_and_keeps_the_size_bound(tmp_path: Pa
         stored[n]
         for n in ("query:revenue_by_shipmode", "query:country", "table:world_country_list")
     )
+    measured = ResultCache(tmp_path, 1 << 30, FORMATS["arrow"])
+    try:
+        sweep(measured, NOW)  # what the index and the lock files take besides the entries
+        overhead = measured.overhead
+    finally:
+        measured.close()
     # Room for two of the three fresh entries; reading the oldest makes it the most recent.
-    cache = ResultCache(tmp_path, revenue[1] + countries[1], FORMATS["arrow"])
+    bound = revenue[1] + countries[1] + overhead + france[1] // 2
+    cache = ResultCache(tmp_path, bound, FORMATS["arrow"])
     try:
         assert cache.get(revenue[0]) is not None
 
         maintain(cache, NOW)
 
         assert set(keys(tmp_path)) == {"query:revenue_by_shipmode", "table:world_country_list"}
-        assert cache.index.total_bytes() <= cache.max_bytes
+        assert directory_bytes(tmp_path) <= bound  # everything in it counts
         assert cache.counters["evictions"] == 1  # the expired entry was purged, not evicted
         assert not list(tmp_path.glob(f"entries/*/{france[0]}.*"))  # files gone, not only rows
+        assert not list(tmp_path.glob(f"bodies/*/{france[0]}.*"))  # its bodies with it
+    finally:
+        cache.close()
+
+
+def test_a_round_indexes_lost_entries_and_removes_files_of_no_entry(tmp_path: Path) -> None:
+    fill(tmp_path, [FRESH["revenue"], FRESH["countries"]], at=NOW)
+    stored = keys(tmp_path)
+    with sqlite3.connect(tmp_path / "index.sqlite") as index:  # lost, as after a crash
+        index.execute("DELETE FROM tags")
+        index.execute("DELETE FROM entries")
+    [body] = tmp_path.glob(f"bodies/*/{stored['query:revenue_by_shipmode'][0]}.*.json")
+    older = body.with_name(body.name.replace(body.name.split(".")[1], "0ldfetch"))
+    older.write_bytes(body.read_bytes())  # a body of an earlier fetch
+    stray = tmp_path / "bodies" / "zz" / f"{'z' * 40}.0ldfetch.json"
+    stray.parent.mkdir()
+    stray.write_bytes(b"of no entry")
+    cache = ResultCache(tmp_path, 1 << 30, FORMATS["arrow"])
+    try:
+        maintain(cache, NOW)
+
+        assert keys(tmp_path) == stored  # indexed again, with the same sizes
+        assert body.exists()
+        assert not older.exists()
+        assert not stray.exists()
+        assert cache.invalidate("reads:tpch_lineitem") == 1  # the tags came back too
     finally:
         cache.close()
 

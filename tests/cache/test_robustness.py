@@ -17,12 +17,11 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from livedata.cache.store import MAGIC
@@ -35,13 +34,8 @@ from tests.cache.conftest import (
     leftovers,
 )
 from tests.cache.test_http_cache import Clock
+from tests.cache.traffic import BOUND, COLLAPSED, HIT, STORED, Body, ask, fire, same_data, statuses
 from tests.conftest import require_service
-
-Body = dict[str, Any]
-STORED = "livedata; fwd=miss; stored"
-COLLAPSED = "livedata; fwd=miss; collapsed"
-HIT = "livedata; hit"
-BOUND = 60.0  # seconds any bounded wait may last before the test fails; never a pace
 
 # Each test's statement is told apart in pg_stat_statements by the name of its CTE: statements
 # are grouped by their parse tree, where a CTE's name counts but a column alias does not.
@@ -73,57 +67,6 @@ GATED = {**REGION, "at_least": {"type": "int", "default": 0}}
 def query(sql: str, **fields: Any) -> QueryConfig:
     params = GATED if ":at_least" in sql else REGION
     return QueryConfig.model_validate({"source": "pg", "sql": sql, "params": params, **fields})
-
-
-def ask(url: str, body: Body, **headers: str) -> httpx.Response:
-    return httpx.post(f"{url}/query", json=body, headers=headers, timeout=BOUND)
-
-
-def fire(url: str, bodies: list[Body], connections: int, **headers: str) -> list[httpx.Response]:
-    """Send every body at once over ``connections`` connections; the responses, in order."""
-
-    async def send_all() -> list[httpx.Response]:
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=BOUND) as client:
-            return list(
-                await asyncio.gather(
-                    *(client.post("/query", json=body, headers=headers) for body in bodies)
-                )
-            )
-
-    return asyncio.run(send_all())
-
-
-def statuses(responses: list[httpx.Response]) -> list[str]:
-    return sorted(r.headers["cache-status"] for r in responses)
-
-
-def same_data(response: httpx.Response) -> Any:
-    """What must not change between two answers to one request: all but the fetch times."""
-    if response.headers["content-type"] != "application/json":
-        return response.content
-    body = orjson.loads(response.content)
-    for volatile in ("fetched_at", "fresh_until", "timings_ms"):
-        body["meta"].pop(volatile, None)
-    return body
-
-
-@pytest.fixture(scope="module")
-def reference(serve: Callable[..., str]) -> Callable[[Body], Any]:
-    """The bundled catalog's answer from a server with no cache at all, one request each."""
-    url = serve(cache_ttl=0)
-    seen: dict[bytes, Any] = {}
-
-    def of(body: Body) -> Any:
-        key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-        if key not in seen:
-            response = ask(url, body)
-            assert response.status_code == 200, response.text
-            assert response.headers["cache-status"] == "livedata; fwd=bypass"
-            seen[key] = same_data(response)
-        return seen[key]
-
-    return of
 
 
 # -- coalescing ------------------------------------------------------------------------------
@@ -419,108 +362,6 @@ def test_a_body_is_never_served_for_another_entry(
 
     assert second.json()["meta"]["params"] == {"region": "Oceania", "min_population": 2}
     assert same_data(second) == reference(two)
-
-
-# -- failing disks ---------------------------------------------------------------------------
-
-
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs (room for the SQLite index, no more), unmounted at the end (lazily: a
-    server may still hold files there)."""
-    where = tmp_path / "tmpfs"
-    where.mkdir()
-    require_service(
-        "mount (root, to mount a small tmpfs)",
-        lambda: _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)),
-    )
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=True)
-
-
-def fill(folder: Path) -> None:
-    """Write zeros until the file system says it is full."""
-    with pytest.raises(OSError, match="No space left on device"):
-        (folder / "filler").write_bytes(bytes(1 << 20))  # more than the file system holds
-
-
-def test_a_full_disk_still_serves_every_request(
-    serve: Callable[..., str],
-    small_tmpfs: Path,
-    reference: Callable[[Body], Any],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    url = serve(cache_dir=small_tmpfs)
-    fill(small_tmpfs)
-    bodies = [{"table": "tpch_lineitem", "limit": n} for n in (100, 200, 300)]
-
-    with caplog.at_level(logging.ERROR, logger="livedata.cache"):
-        responses = [ask(url, body) for body in bodies * 2]
-
-    for body, response in zip(bodies * 2, responses, strict=True):
-        assert response.status_code == 200, response.text
-        assert same_data(response) == reference(body)
-        assert response.headers["cache-control"] == "no-store"
-    failures = [r for r in caplog.records if "cache write failed" in r.getMessage()]
-    assert len(failures) == 1  # six failed writes, one log line (at most one a minute)
-    assert leftovers(small_tmpfs) == []  # each failed write removed its temporary file
-    assert list(small_tmpfs.glob("entries/*/*")) == []
-    for response in responses:  # RFC 9211: "stored" would say the cache kept the response
-        status = response.headers["cache-status"].split("; ")
-        assert "fwd=miss" in status
-        assert "stored" not in status, response.headers["cache-status"]
-
-
-CACHE_FOLDERS = ("entries", "bodies", "tmp", "locks")
-
-
-@pytest.fixture
-def immutable_later(tmp_path: Path) -> Iterator[Callable[[Path], None]]:
-    """Make a cache's folders immutable (``chattr +i``: nothing can be created in them, not
-    even by root); undone at the end. A read-only bind remount is refused (EBUSY) while the
-    server holds its SQLite index open for writing, and ``chmod`` does not stop root."""
-    frozen: list[Path] = []
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    require_service(
-        "chattr (root, on a file system with the immutable flag)", lambda: _chattr("+i", probe)
-    )
-    _chattr("-i", probe)
-
-    def freeze(cache_dir: Path) -> None:
-        for name in CACHE_FOLDERS:
-            _chattr("+i", cache_dir / name)
-            frozen.append(cache_dir / name)
-
-    yield freeze
-    for folder in frozen:
-        _chattr("-i", folder)
-
-
-def _chattr(flag: str, path: Path) -> None:
-    subprocess.run(["chattr", flag, str(path)], check=True, capture_output=True)
-
-
-def test_a_read_only_cache_dir_still_serves(
-    serve: Callable[..., str],
-    tmp_path: Path,
-    immutable_later: Callable[[Path], None],
-    reference: Callable[[Body], Any],
-) -> None:
-    cache_dir = tmp_path / "cache"
-    url = serve(cache_dir=cache_dir)
-    immutable_later(cache_dir)  # as when the kernel turns a failing disk read-only
-    body = {"table": "world_country_list", "limit": 7}
-
-    response = ask(url, body)
-
-    assert response.status_code == 200, response.text
-    assert same_data(response) == reference(body)
-    assert response.headers["cache-control"] == "no-store"
 
 
 # -- freshness with a real outage ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def test_one_line_per_request_and_no_secrets(serve: Callable[..., str], tmp_path
         )
     )
     responses.append(httpx.get(f"{url}/health"))
-    text = log.read_text()
+    text = logged(log, [r.headers["x-request-id"] for r in responses])
     assert "s3cret-token-value" not in text
     assert "Oceania" not in text  # parameters appear as a digest, never as values
     lines = {line["request_id"]: line for line in map(orjson.loads, text.splitlines())}
@@ -44,3 +45,13 @@ def test_one_line_per_request_and_no_secrets(serve: Callable[..., str], tmp_path
     assert missing["table"] == "nowhere"
     assert health["path"] == "/health"
     assert health["status"] == 200
+
+
+def logged(log: Path, request_ids: list[str]) -> str:
+    """The log once it has a line for each request: a line is written once the response
+    is sent, so the client may read the response a moment before."""
+    deadline = time.monotonic() + 30
+    while not all(f'"request_id":"{rid}"' in (text := log.read_text()) for rid in request_ids):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.01)  # polling a file another thread appends to, within the bound
+    return text

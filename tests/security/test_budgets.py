@@ -21,7 +21,7 @@ from livedata.errors import BudgetExhausted
 from livedata.plan import QueryRequest
 from livedata.service import QueryService
 from livedata.settings import Settings
-from tests.conftest import require_service
+from tests.conftest import answer, require_service
 from tests.samples import Sample
 
 START = 1_800_000_000.0  # a window boundary for 60-second windows
@@ -171,11 +171,11 @@ def test_a_coalesced_caller_is_not_refused_for_the_leaders_budget(
     spent, fresh = Caller("spent"), Caller("fresh")
 
     async def race() -> list[Any]:
-        await service.run(QueryRequest(table="countries", limit=1), caller=spent)
+        await answer(service, QueryRequest(table="countries", limit=1), spent)
         wanted = QueryRequest(table="countries", limit=2)
         return await asyncio.gather(
-            service.run(wanted, caller=spent),
-            service.run(wanted, caller=fresh),
+            answer(service, wanted, spent),
+            answer(service, wanted, fresh),
             return_exceptions=True,
         )
 

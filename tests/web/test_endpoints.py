@@ -40,7 +40,11 @@ def test_queries_shows_only_the_columns_a_table_exposes(serve: Callable[..., str
 
 def test_health_and_ready(client: httpx.Client) -> None:
     assert client.get("/health").json() == {"status": "ok"}
-    assert client.get("/ready").json() == {"status": "ok", "sources": {"sample": {"status": "ok"}}}
+    assert client.get("/ready").json() == {
+        "status": "ok",
+        "cache": "ok",
+        "sources": {"sample": {"status": "ok"}},
+    }
 
 
 def test_openapi_documents_endpoints_errors_and_each_querys_parameters(

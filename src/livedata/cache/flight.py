@@ -1,41 +1,22 @@
-"""Coalescing: many identical requests on a missing entry cost one source query.
-
-Within a process, the first request starts a task and later ones await the same task; the
-task is shielded, so a requester that disconnects never cancels it for the others. Across
-processes on one host, the task holds an exclusive ``flock`` on the key's lock file while it
-fetches; another process's task blocks on that lock in a worker thread (no polling), then
-finds the entry the first one wrote.
+"""Coalescing across the processes of one host: a fill holds an exclusive ``flock`` on its
+key's lock file while it fetches; another process's fill blocks on that lock in a worker
+thread (no polling), then finds the entry the first one wrote. Within a process, fills are
+shared by ``livedata.filling``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
 T = TypeVar("T")
-
-
-class Flights(Generic[T]):
-    def __init__(self) -> None:
-        self._running: dict[str, asyncio.Task[T]] = {}
-
-    async def join(self, key: str, start: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """Await the task for ``key``, starting it if none runs; say whether one already ran."""
-        task = self._running.get(key)
-        joined = task is not None
-        if task is None:
-            task = asyncio.ensure_future(start())
-            self._running[key] = task
-            task.add_done_callback(lambda _: self._running.pop(key, None))
-        return await asyncio.shield(task), joined
 
 
 @asynccontextmanager

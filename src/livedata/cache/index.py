@@ -1,13 +1,14 @@
 """A SQLite index of the entries on disk: for eviction, invalidation, listing and hit counts.
 
 The index is advisory: the entry files are the truth. An entry whose index row is missing
-(a crash between the rename and the insert) is still served and is re-indexed when read;
-a row whose file is gone is dropped. Hit counts are kept in memory and written in batches,
-so a hit never waits for a database write.
+(a crash between the rename and the insert) is indexed again when it is read, and by upkeep,
+which also drops rows whose file is gone (``upkeep.py``). Hit counts are kept in memory and
+written in batches, so a hit never waits for a database write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -49,6 +50,9 @@ class Index:
         with self._lock:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
+            # The log counts against the cache's size bound: fold it in every 64 pages
+            # (256 KiB), not every 1000.
+            self._db.execute("PRAGMA wal_autocheckpoint = 64")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.executescript(_SCHEMA)
 
@@ -77,6 +81,20 @@ class Index:
             self._db.executemany(
                 "INSERT INTO tags (tag, key) VALUES (?, ?)", [(tag, key) for tag in set(tags)]
             )
+
+    def known(self, key: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone()
+        return row is not None
+
+    def sizes(self) -> dict[str, int]:
+        """Every indexed key with the bytes it is counted for."""
+        with self._lock:
+            return dict(self._db.execute("SELECT key, bytes FROM entries").fetchall())
+
+    def set_bytes(self, key: str, size: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE entries SET bytes = ? WHERE key = ?", (size, key))
 
     def add_bytes(self, key: str, size: int) -> None:
         """Count a body file encoded later from the entry towards its size."""
@@ -145,6 +163,12 @@ class Index:
             }
             for key, size, hits, last_access, header in rows
         ]
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and empty it, so the index takes no
+        more room than its rows (it counts against the cache's size bound)."""
+        with self._lock, contextlib.suppress(sqlite3.OperationalError):  # a full disk: later
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self.flush_hits()

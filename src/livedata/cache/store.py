@@ -21,6 +21,7 @@ cut off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mmap
 import os
@@ -75,8 +76,8 @@ class Store:
     def entry_path(self, key: str, suffix: str = "entry") -> Path:
         return self.root / "entries" / key[:2] / f"{key}.{suffix}"
 
-    def body_path(self, digest: str, variant: str) -> Path:
-        return self.root / "bodies" / digest[:2] / f"{digest}.{variant}"
+    def body_path(self, key: str, version: str, variant: str) -> Path:
+        return self.root / "bodies" / key[:2] / f"{key}.{version}.{variant}"
 
     def read(self, path: Path) -> Stored | None:
         """The verified file, or None when absent or damaged (then it is removed)."""
@@ -125,27 +126,27 @@ class Store:
         rows arrive), so it never sits in memory whole. ``header`` is asked for twice: first
         to size the room left for it before the payload, then, once the payload is written,
         for the final values, which may differ only in its numbers (see HEADER_SLACK)."""
-        start = _payload_offset(len(orjson.dumps(header())) + HEADER_SLACK)
-        tmp = self.tmp / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w+b") as file:
-                file.seek(start)
-                sink = Sink(file)
-                fill(sink)
-                final = {**header(), "length": sink.length, "digest": sink.digest.hexdigest()}
-                file.seek(0)
-                file.write(_head(orjson.dumps(final), start))
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, path)  # the commit point (see the module docstring)
-            _fsync_directory(path.parent)
-            return self._map(path, final, start)
+            writer = self.writer(path, header())
+        except OSError as exc:
+            self.write_failed(exc)
+            return None
+        try:
+            fill(writer.sink)
+            return writer.commit(header())
         except OSError as exc:
             self.write_failed(exc)
             return None
         finally:
-            tmp.unlink(missing_ok=True)
+            writer.abort()
+
+    def writer(self, path: Path, header: dict[str, Any]) -> Writer:
+        """A container for ``path`` written in ``tmp/``, room left for a header like
+        ``header``; nothing shows at ``path`` before ``Writer.commit``. Raises OSError."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        start = _payload_offset(len(orjson.dumps(header)) + HEADER_SLACK)
+        tmp = self.tmp / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}"
+        return Writer(self, path, tmp, start)
 
     def _map(self, path: Path, header: dict[str, Any], start: int) -> Stored:
         """A file this process has just written and checked as it wrote."""
@@ -193,6 +194,46 @@ class Store:
                 exc.strerror or exc,
                 self.counters["write_failures"],
             )
+
+
+class Writer:
+    """One container being written: payload bytes go to a temporary file as they come; the
+    header is written last and the file renamed into place at ``commit``, the commit point.
+    ``abort`` (also after a commit) leaves nothing of an uncommitted write behind."""
+
+    def __init__(self, store: Store, path: Path, tmp: Path, start: int) -> None:
+        self.path = path
+        self._store = store
+        self._tmp = tmp
+        self._start = start
+        self._file: BinaryIO | None = open(tmp, "w+b")  # noqa: SIM115  # closed by commit/abort
+        self._file.seek(start)
+        self.sink = Sink(self._file)
+
+    @property
+    def length(self) -> int:
+        return self.sink.length
+
+    def commit(self, header: dict[str, Any]) -> Stored:
+        """Make the file visible at its path, checked and durable; raises OSError."""
+        assert self._file is not None, "a container is committed once"
+        file, self._file = self._file, None
+        with file:
+            final = {**header, "length": self.sink.length, "digest": self.sink.digest.hexdigest()}
+            file.seek(0)
+            file.write(_head(orjson.dumps(final), self._start))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(self._tmp, self.path)  # the commit point (see the module docstring)
+        _fsync_directory(self.path.parent)
+        return self._store._map(self.path, final, self._start)
+
+    def abort(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # flushing what is discarded may fail too
+                file.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 class Sink:

@@ -25,70 +25,18 @@ T = TypeVar("T")
 
 
 @dataclass
-class Batches:
-    """What a driver yields for a statement; ``close`` ends it early or after the last batch."""
+class Cursor:
+    """What a driver yields for one statement: its schema, its batches as they arrive, and
+    ``close``, which ends the statement early or after the last batch."""
 
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
     close: Callable[[], None] = lambda: None
 
     @classmethod
-    def of(cls, table: pa.Table) -> Batches:
+    def of(cls, table: pa.Table) -> Cursor:
         """For drivers that only give whole results."""
         return cls(table.schema, iter(table.to_batches()))
-
-
-class Rows:
-    """A statement's result being read: batches as the driver delivers them, on a connection
-    held until the last one. A result abandoned half-way (closed early) drops its connection,
-    since the driver may still be sending rows on it."""
-
-    def __init__(self, connector: Connector[Any], conn: Any, batches: Batches) -> None:
-        self.connector = connector
-        self.schema = batches.schema
-        self.rows = 0
-        self._conn = conn
-        self._batches = batches
-        self._done = False
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        while not self._done:
-            try:
-                batch = next(self._batches.batches, None)
-            except LivedataError as exc:
-                self._end(exc)
-                raise
-            except Exception as exc:
-                error = self.connector._translate(exc)
-                self._end(error)
-                raise error from exc
-            if batch is None:
-                self._end(None)
-                return
-            self.rows += batch.num_rows
-            yield batch
-
-    def _end(self, error: LivedataError | None) -> None:
-        self._done = True
-        with contextlib.suppress(Exception):  # a failed statement may not close cleanly
-            self._batches.close()
-        if error is None:
-            self.connector._release(self._conn)
-        else:
-            self.connector._finish(self._conn, error)
-
-    def read_all(self) -> pa.Table:
-        return pa.Table.from_batches(list(self), self.schema)
-
-    def close(self) -> None:
-        if not self._done:
-            self._end(self.connector.unavailable("abandoned"))  # drops the connection
-
-    def __enter__(self) -> Rows:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Connector(ABC, Generic[Conn]):
@@ -104,8 +52,11 @@ class Connector(ABC, Generic[Conn]):
         self._lock = threading.Lock()
         self._closed = False
 
-    def stream(self, statement: Statement) -> Rows:
-        """Run ``statement``; its rows arrive batch by batch while the caller reads them.
+    def stream(self, statement: Statement) -> Cursor:
+        """Run ``statement``; its rows arrive batch by batch while the caller reads them, on
+        a connection held until the last one, and every driver error is translated. A cursor
+        closed before its end drops its connection, since the driver may still be sending
+        rows on it.
 
         A pooled connection that the server dropped since its last use (restart, idle
         timeout) costs one retry on a fresh connection, not a 503: statements are read-only,
@@ -124,8 +75,11 @@ class Connector(ABC, Generic[Conn]):
 
     def fetch(self, statement: Statement) -> pa.Table:
         """The whole result at once; raise only LivedataError."""
-        with self.stream(statement) as rows:
-            return rows.read_all()
+        cursor = self.stream(statement)
+        try:
+            return pa.Table.from_batches(list(cursor.batches), cursor.schema)
+        finally:
+            cursor.close()
 
     def estimate(self, statement: Statement) -> float | None:
         """The source's own cost estimate for ``statement``, without running it; None when
@@ -151,8 +105,41 @@ class Connector(ABC, Generic[Conn]):
             except queue.Empty:
                 return
 
-    def _start(self, conn: Conn, statement: Statement) -> Rows:
-        return Rows(self, conn, self._guard(conn, lambda: self._execute(conn, statement)))
+    def _start(self, conn: Conn, statement: Statement) -> Cursor:
+        driver = self._guard(conn, lambda: self._execute(conn, statement))
+        done = False
+
+        def end(error: LivedataError | None) -> None:
+            nonlocal done
+            done = True
+            with contextlib.suppress(Exception):  # a failed statement may not close cleanly
+                driver.close()
+            if error is None:
+                self._release(conn)
+            else:
+                self._finish(conn, error)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while not done:
+                try:
+                    batch = next(driver.batches, None)
+                except LivedataError as exc:
+                    end(exc)
+                    raise
+                except Exception as exc:
+                    error = self._translate(exc)
+                    end(error)
+                    raise error from exc
+                if batch is None:
+                    end(None)
+                    return
+                yield batch
+
+        def close() -> None:
+            if not done:
+                end(self.unavailable("abandoned"))  # drops the connection
+
+        return Cursor(driver.schema, batches(), close)
 
     def _guard(self, conn: Conn, step: Callable[[], T]) -> T:
         """Run one step of a statement on ``conn``, translating what the driver raises."""
@@ -215,7 +202,7 @@ class Connector(ABC, Generic[Conn]):
         """Open one connection, read-only, with the statement timeout set in the database."""
 
     @abstractmethod
-    def _execute(self, conn: Conn, statement: Statement) -> Batches:
+    def _execute(self, conn: Conn, statement: Statement) -> Cursor:
         """Start one statement on ``conn``; may raise driver exceptions, also while the
         batches are read."""
 

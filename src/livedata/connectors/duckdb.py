@@ -16,7 +16,7 @@ import duckdb
 import orjson
 
 from livedata.catalog import DuckDBSource
-from livedata.connectors.base import Batches, Connector
+from livedata.connectors.base import Connector, Cursor
 from livedata.connectors.watchdog import Watchdog
 from livedata.errors import LivedataError, QueryFailed, StatementTimeout
 from livedata.sql import Statement
@@ -63,7 +63,7 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
     def _connect(self) -> duckdb.DuckDBPyConnection:
         return self._root().cursor()
 
-    def _execute(self, conn: duckdb.DuckDBPyConnection, statement: Statement) -> Batches:
+    def _execute(self, conn: duckdb.DuckDBPyConnection, statement: Statement) -> Cursor:
         # The deadline holds until the last batch is read: DuckDB computes batches on demand.
         # An interrupt that lands just after the statement ends is harmless: DuckDB ignores
         # it on an idle connection (checked with duckdb 2.0), so the next query is not hit.
@@ -78,7 +78,7 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             cancel()
             reader.close()
 
-        return Batches(reader.schema, iter(reader), close)
+        return Cursor(reader.schema, iter(reader), close)
 
     def estimate(self, statement: Statement) -> float:
         """DuckDB estimates rows, not cost: the sum of every operator's estimated rows."""

@@ -20,7 +20,7 @@ import pymysql
 from pymysql.constants import FIELD_TYPE, FLAG
 
 from livedata.catalog import MySQLSource
-from livedata.connectors.base import Batches, Connector
+from livedata.connectors.base import Connector, Cursor
 from livedata.errors import LivedataError
 from livedata.sql import Statement
 
@@ -91,14 +91,14 @@ class MySQLConnector(Connector[pymysql.Connection]):
             raise
         return conn
 
-    def _execute(self, conn: pymysql.Connection, statement: Statement) -> Batches:
+    def _execute(self, conn: pymysql.Connection, statement: Statement) -> Cursor:
         with conn.cursor() as cursor:
             cursor.execute(statement.text, statement.params)
             rows = cursor.fetchall()
             # The description leaves out what tells text from binary and signed from unsigned.
             fields = cursor._result.fields if cursor.description else []
         columns = zip(*rows, strict=True) if rows else ([] for _ in fields)
-        return Batches.of(
+        return Cursor.of(
             pa.Table.from_arrays(
                 [_column(field, values) for field, values in zip(fields, columns, strict=True)],
                 names=[field.name for field in fields],

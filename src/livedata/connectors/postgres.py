@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from adbc_driver_postgresql import StatementOptions
 
 from livedata.catalog import PostgresSource
-from livedata.connectors.base import Batches, Connector
+from livedata.connectors.base import Connector, Cursor
 from livedata.errors import LivedataError
 from livedata.sql import Statement
 
@@ -67,7 +67,7 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
             return [_DANGEROUS_ROLES["superuser"]]
         return [why for role, why in _DANGEROUS_ROLES.items() if roles[role]]
 
-    def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> Batches:
+    def _execute(self, conn: adbc_pg.Connection, statement: Statement) -> Cursor:
         cursor = conn.cursor()
         try:
             cursor.adbc_statement.set_options(
@@ -80,12 +80,12 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
             if _undeclared_numeric(reader.schema):  # its scale is known only at the end
                 table = _plain(reader.read_all())
                 cursor.close()
-                return Batches.of(table)
+                return Cursor.of(table)
         except BaseException:
             cursor.close()
             raise
         schema = _plain(reader.schema.empty_table()).schema
-        return Batches(schema, _converted(reader, schema), cursor.close)
+        return Cursor(schema, _converted(reader, schema), cursor.close)
 
     def estimate(self, statement: Statement) -> float:
         """The planner's total cost (EXPLAIN without ANALYZE: nothing runs)."""

@@ -10,80 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import pyarrow as pa
 
 from livedata.catalog import SourceConfig
-from livedata.connectors.base import Connector, Rows
-from livedata.connectors.read_ahead import ReadAhead
+from livedata.connectors.base import Connector
 from livedata.connectors.registry import create_connector
+from livedata.connectors.stream import Caps, Charge, RowStream
 from livedata.errors import LivedataError, SourceBusy
 from livedata.sql import Statement
 
 log = logging.getLogger("livedata.sources")
 READINESS_SECONDS = 2.0  # how long one round of pings answers /ready
-READ_AHEAD_BATCHES = 2  # fetched batches waiting for the consumer, at most
-Closing = Callable[[float], Awaitable[None]]  # told the source milliseconds once rows are closed
-
-
-class Streamed:
-    """A source's rows being read (from worker threads), timed from the statement's start to
-    its last batch."""
-
-    def __init__(
-        self,
-        rows: Rows,
-        started: float,
-        release: Callable[[], None],
-        on_close: Closing | None = None,
-    ) -> None:
-        self.rows = rows
-        self.schema = rows.schema
-        self._started = started
-        self._finished: float | None = None
-        self._release: Callable[[], None] | None = release
-        self._on_close = on_close
-        self._ahead: ReadAhead[pa.RecordBatch] | None = None
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        batches = iter(self.rows)
-        first, second = next(batches, None), next(batches, None)
-        if second is not None:  # more than one batch: fetch the rest while these are used
-            self._ahead = ReadAhead(batches, READ_AHEAD_BATCHES)
-        yield from (batch for batch in (first, second) if batch is not None)
-        if self._ahead is not None:
-            yield from self._ahead
-        self._finished = time.perf_counter()
-
-    def _close(self) -> None:
-        if self._ahead is not None:
-            self._ahead.close()  # first: its thread may be using the connection
-        self.rows.close()
-
-    def read_all(self) -> pa.Table:
-        return pa.Table.from_batches(list(self), self.schema)
-
-    @property
-    def source_ms(self) -> float:
-        """Milliseconds the source has worked so far, final once the last batch is read."""
-        return ((self._finished or time.perf_counter()) - self._started) * 1000
-
-    async def aclose(self) -> None:
-        """End the statement (dropping its connection if rows are left) and free the slot."""
-        if self._release is None:
-            return
-        release, self._release = self._release, None
-        try:
-            with anyio.CancelScope(shield=True):  # also when the client left: cancelled here
-                await anyio.to_thread.run_sync(self._close)
-                if self._on_close is not None:
-                    await self._on_close(self.source_ms)
-        finally:
-            release()
 
 
 class Sources:
@@ -107,34 +48,25 @@ class Sources:
         return self.connectors[name]
 
     async def stream(
-        self, source: str, statement: Statement, on_close: Closing | None = None
-    ) -> Streamed:
-        """Start ``statement``; it holds one of the source's slots until closed."""
+        self, source: str, statement: Statement, caps: Caps, charge: Charge | None = None
+    ) -> RowStream:
+        """Start ``statement``; its rows hold one of the source's slots until closed."""
         self._refuse_when_full(source)
         slot = self._slots[source]
         holder = object()  # the rows may be read and closed from another task
         await slot.acquire_on_behalf_of(holder)
         started = time.perf_counter()
         try:
-            rows = await anyio.to_thread.run_sync(self.connectors[source].stream, statement)
+            cursor = await anyio.to_thread.run_sync(self.connectors[source].stream, statement)
         except BaseException:
             try:
-                if on_close is not None:  # a failed statement cost source time too
+                if charge is not None:  # a failed statement cost source time too
                     with anyio.CancelScope(shield=True):
-                        await on_close((time.perf_counter() - started) * 1000)
+                        await charge((time.perf_counter() - started) * 1000)
             finally:
                 slot.release_on_behalf_of(holder)
             raise
-        return Streamed(rows, started, lambda: slot.release_on_behalf_of(holder), on_close)
-
-    async def fetch(self, source: str, statement: Statement) -> tuple[pa.Table, float]:
-        """The whole result and the milliseconds the source worked (not the wait for a slot)."""
-        streamed = await self.stream(source, statement)
-        try:
-            table = await anyio.to_thread.run_sync(streamed.read_all)
-        finally:
-            await streamed.aclose()
-        return table, streamed.source_ms
+        return RowStream(cursor, caps, lambda: slot.release_on_behalf_of(holder), charge)
 
     async def estimate(self, source: str, statement: Statement) -> float | None:
         """The source's cost estimate for ``statement`` (None: it cannot estimate)."""

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from livedata.catalog import SQLiteSource
-from livedata.connectors.base import Batches, Connector
+from livedata.connectors.base import Connector, Cursor
 from livedata.errors import LivedataError
 from livedata.sql import Statement
 
@@ -56,7 +56,7 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
         conn.set_authorizer(_read_only)
         return conn
 
-    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> Batches:
+    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> Cursor:
         deadline = time.monotonic() + self.config.statement_timeout
         conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
         try:
@@ -66,7 +66,7 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
             conn.set_progress_handler(None, 0)
         names = [d[0] for d in cursor.description or ()]
         columns = zip(*rows, strict=True) if rows else ([] for _ in names)
-        return Batches.of(
+        return Cursor.of(
             pa.Table.from_arrays(
                 [_column(name, values) for name, values in zip(names, columns, strict=True)],
                 names=names,

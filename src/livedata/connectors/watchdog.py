@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+log = logging.getLogger("livedata.sources")
 
 
 class Watchdog:
@@ -49,4 +52,7 @@ class Watchdog:
                 if number in self._cancelled:
                     self._cancelled.discard(number)
                     continue
-            action()
+            try:
+                action()
+            except Exception:  # one failed interrupt must not end every later deadline
+                log.exception("a statement deadline's action failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
@@ -19,6 +20,17 @@ class RecordBatches(Protocol):
     def schema(self) -> pa.Schema: ...
 
     def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+
+@dataclass(frozen=True)
+class Passing:
+    """Batches passing through on their way elsewhere (being stored, say), with their schema."""
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self.batches
 
 
 Meta = Callable[[], Mapping[str, Any]]  # asked for after the last row: counts are known then

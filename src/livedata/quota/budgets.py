@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from livedata.catalog import Budget, SourceConfig
-from livedata.connectors.sources import Sources, Streamed
+from livedata.connectors.sources import Sources
+from livedata.connectors.stream import Caps, Charge, RowStream
 from livedata.errors import BudgetExhausted, CostTooHigh
 from livedata.quota.store import QuotaStore, Spend
 from livedata.sql import Statement
@@ -46,23 +47,27 @@ class Costs:
         self.store = store
         self.clock = clock
 
-    async def stream(self, source: str, statement: Statement, caller_id: str) -> Streamed:
+    async def stream(
+        self,
+        source: str,
+        statement: Statement,
+        caps: Caps,
+        caller_id: str,
+        on_close: Charge | None = None,
+    ) -> RowStream:
         """``Sources.stream``, once the budget and the estimate allow it; the source time
-        is charged when the rows are closed."""
+        is charged when the rows are closed, then told to ``on_close``."""
         config = self.configs[source]
         budget = config.budget
-        charge = None
+        spend_seconds: Charge | None = None
         if budget is not None:
             spends = self._spends(
                 source, budget, caller_id, await self._admit(source, budget, caller_id)
             )
+            counters = [s for s, (_, what) in spends.items() if what == "source_seconds"]
 
-            async def charge(source_ms: float) -> None:
-                seconds = [
-                    Spend(s.key, source_ms / 1000, None, s.window_end)
-                    for s, (_, what) in spends.items()
-                    if what == "source_seconds"
-                ]
+            async def spend_seconds(source_ms: float) -> None:
+                seconds = [Spend(s.key, source_ms / 1000, None, s.window_end) for s in counters]
                 await self.store.spend(seconds, self.clock())
 
         if config.max_estimated_cost is not None:
@@ -70,9 +75,16 @@ class Costs:
             try:
                 await self._check_estimate(source, statement, config.max_estimated_cost)
             finally:
-                if charge is not None:  # asking for an estimate takes source time too
-                    await charge((time.perf_counter() - started) * 1000)
-        return await self.sources.stream(source, statement, on_close=charge)
+                if spend_seconds is not None:  # asking for an estimate takes source time too
+                    await spend_seconds((time.perf_counter() - started) * 1000)
+
+        async def charge(source_ms: float) -> None:
+            if spend_seconds is not None:
+                await spend_seconds(source_ms)
+            if on_close is not None:
+                await on_close(source_ms)
+
+        return await self.sources.stream(source, statement, caps, charge)
 
     async def _admit(self, source: str, budget: Budget, caller_id: str) -> Window:
         """Count one query in each counter, or raise BudgetExhausted if one is spent."""

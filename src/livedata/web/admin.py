@@ -15,10 +15,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from livedata.cache.results import ResultCache
+from livedata.cache.entries import ResultCache
 from livedata.plan import invalidation_tag
 from livedata.service import QueryService
-from livedata.web.metrics import SOURCE_TALLIES, by_what
+from livedata.tally import Measure
+from livedata.web.metrics import by_what
 from livedata.web.models import (
     CacheCounters,
     CacheEntry,
@@ -50,14 +51,14 @@ def entries(cache: ResultCache) -> list[CacheEntry]:
 def stats(service: QueryService) -> CacheStats:
     cache = service.cache
     store = {} if cache is None else cache.counters
-    grouped = by_what(dict(service.tally))
-    total = {what: sum(values.values()) for what, values in grouped.items()}
+    grouped = by_what(service.tally.snapshot())
+    total = {str(what): sum(values.values()) for what, values in grouped.items()}
     return CacheStats(
         entries=0 if cache is None else len(cache.index.all_keys()),
-        bytes=0 if cache is None else cache.index.total_bytes(),
+        bytes=0 if cache is None else cache.index.total_bytes() + cache.overhead,
         max_bytes=service.settings.cache_max_bytes,
         counters=CacheCounters(
-            requests={w: int(n) for w, n in total.items() if w not in SOURCE_TALLIES},
+            requests={w: int(n) for w, n in total.items() if w not in set(Measure)},
             source_queries=int(total.get("source_queries", 0)),
             source_seconds=total.get("source_seconds", 0.0),
             source_seconds_saved=total.get("saved_seconds", 0.0),

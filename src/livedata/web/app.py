@@ -20,10 +20,10 @@ from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.auth.credentials import Authenticator
 from livedata.auth.exposure import check_exposure
 from livedata.bounds import RequestBounds
-from livedata.cache.results import ResultCache
 from livedata.catalog import Catalog, load_catalog
 from livedata.encoders.json import describe_columns
 from livedata.errors import RateLimited
+from livedata.plan import QueryRequest
 from livedata.quota.rate import RateLimiter
 from livedata.service import QueryService
 from livedata.settings import Settings
@@ -58,19 +58,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        cache = service.cache
+        tier = service.tier
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(service.sources.warn_of_privileges)
-                if cache is not None:
+                if tier is not None:
                     background.start_soon(
                         maintain_forever,
-                        lambda: maintain(cache, service.clock()),
+                        lambda: tier.upkeep(service.clock()),
                         settings.cache_maintenance_interval,
                     )
                 yield
                 background.cancel_scope.cancel()  # waits for a round in progress to end
         finally:
+            await service.fills.drain()
             await service.quota.close()
             service.close()
 
@@ -121,6 +122,7 @@ def create_app(
         clock=service.clock,
         max_body_bytes=settings.max_body_bytes,
         admit=admit_anonymous,
+        count_hit=service.count_hit,
     )
     app.add_middleware(with_cors, settings=settings)
     app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
@@ -129,16 +131,6 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
-
-
-def maintain(cache: ResultCache, now: float) -> None:
-    """One round of upkeep. Hit counts go to the shared index first, so that ``GET /cache``
-    or ``livedata cache ls`` in another process see them, and so that eviction ranks entries
-    by their latest use. Removing files under a response being sent is safe: readers map
-    them, and unlinking a name leaves the mapped inode alone."""
-    cache.index.flush_hits()
-    cache.purge_expired(now)
-    cache.evict()
 
 
 async def maintain_forever(round_: Callable[[], None], interval: float) -> NoReturn:
@@ -179,7 +171,8 @@ class RequestIdMiddleware:
 
 async def _describe(catalog: Catalog, service: QueryService, caller: Caller) -> dict[str, Any]:
     async def columns(kind: str, name: str) -> list[dict[str, str]] | None:
-        schema = await service.planner.columns(kind, name)
+        request = QueryRequest(table=name) if kind == "table" else QueryRequest(query=name)
+        schema = await service.schemas.visible(service.planner.resolve(request), caller.id)
         return None if schema is None else describe_columns(schema)
 
     tables = {

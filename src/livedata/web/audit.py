@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livedata.service import Result
+from livedata.results import Result, StoredResult
+from livedata.status import Status
 
 log = logging.getLogger("livedata.audit")
 _HANDLER_MARK = "_livedata_audit"  # tags the handler this module installed
-_FETCHED = {"miss", "unstored", "bypass"}  # answers for which this request asked the source
 
 
 def configure(destination: str) -> bool:
@@ -60,20 +60,23 @@ def record(scope: Scope) -> dict[str, Any]:
     return audit
 
 
-def describe(result: Result) -> dict[str, Any]:
-    """The audit fields of an answered query. Only a fetch costs: hits cost nothing."""
+def describe(result: Result, status: Status | None = None) -> dict[str, Any]:
+    """The audit fields of an answered query (``status``: as it was answered, if not as it
+    was obtained). Only a fetch costs: hits cost nothing."""
+    status = result.status if status is None else status
+    header = result.header if isinstance(result, StoredResult) else result.header()
     target = result.plan.target
-    source_ms = result.header["source_ms"] if result.status in _FETCHED else 0.0
+    source_ms = header.source_ms if status.asked_source else 0.0
     return {
         target.kind: target.name,
         "source": target.source,
-        "params_digest": params_digest(result.header["params"]),
-        "cache": result.status,
-        "rows": result.rows,
-        "truncated": result.truncated,
+        "params_digest": params_digest(header.params),
+        "cache": str(status),
+        "rows": header.rows,
+        "truncated": header.truncated,
         "source_ms": source_ms,
         "cost": {
-            "queries": int(result.status in _FETCHED),
+            "queries": int(status.asked_source),
             "source_seconds": round(source_ms / 1000, 6),
         },
     }

@@ -23,6 +23,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedata.auth.caller import ANONYMOUS
+from livedata.service import Memo
 from livedata.web.audit import record
 
 # Requests that must see the slow path: cache directives and conditional requests change
@@ -34,12 +35,8 @@ _MEMO_HEADERS = (b"content-type", b"accept", b"accept-encoding")
 @dataclass(frozen=True)
 class HotBody:
     body: bytes
-    entry_path: str
-    identity: tuple[int, int, int]  # inode, size, mtime_ns of the entry file when verified
-    fresh_until: float
-    created: float
+    memo: Memo  # the entry's key and lifetimes (never the entry: it holds an open file)
     headers: tuple[tuple[bytes, bytes], ...]  # those that do not change while it is fresh
-    on_hit: Callable[[], None]  # counts the hit where the slow path would have
     audit: Mapping[str, Any]  # what the audit log says of a hit on it
 
 
@@ -102,12 +99,14 @@ class HotPath:
         clock: Callable[[], float],
         max_body_bytes: int,
         admit: Callable[[], Awaitable[bool]],
+        count_hit: Callable[[Memo], None],
     ) -> None:
         self.app = app
         self.hot = hot
         self.clock = clock
         self.max_body_bytes = max_body_bytes
         self.admit = admit
+        self.count_hit = count_hit  # counts the hit where the slow path would have
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/query":
@@ -129,12 +128,12 @@ class HotPath:
         await self.app(scope, _replay(messages, receive), send)
 
     async def _answer(self, hot: HotBody, scope: Scope, send: Send) -> bool:
-        now = self.clock()
-        if now >= hot.fresh_until or file_identity(hot.entry_path) != hot.identity:
+        now, memo = self.clock(), hot.memo
+        if now >= memo.fresh_until or file_identity(memo.entry_path) != memo.identity:
             return False
         if not await self.admit():
             return False
-        hot.on_hit()
+        self.count_hit(memo)
         scope.setdefault("state", {})["caller"] = ANONYMOUS  # it answers nobody else
         record(scope).update(hot.audit)
         await send(
@@ -145,8 +144,8 @@ class HotPath:
                     *hot.headers,
                     (b"content-length", str(len(hot.body)).encode()),
                     (b"cache-status", b"livedata; hit"),
-                    (b"cache-control", f"max-age={int(hot.fresh_until - now)}".encode()),
-                    (b"age", str(int(max(0.0, now - hot.created))).encode()),
+                    (b"cache-control", f"max-age={int(memo.fresh_until - now)}".encode()),
+                    (b"age", str(int(max(0.0, now - memo.created))).encode()),
                 ],
             }
         )

@@ -20,17 +20,22 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from starlette.responses import Response
 
 from livedata.service import QueryService
+from livedata.status import Status
+from livedata.tally import Key, Measure
 
 router = APIRouter()
 
 _PER_PROCESS = (
     " Counted by the answering process since it started; each --workers process counts for itself."
 )
-# The service's tallies other than result statuses, with their metric names and help.
+# The service's measures other than result statuses, with their metric names and help.
 SOURCE_TALLIES = {
-    "source_queries": ("livedata_source_queries", "Queries sent to a source."),
-    "source_seconds": ("livedata_source_seconds", "Seconds sources worked on answered queries."),
-    "saved_seconds": (
+    Measure.SOURCE_QUERIES: ("livedata_source_queries", "Queries sent to a source."),
+    Measure.SOURCE_SECONDS: (
+        "livedata_source_seconds",
+        "Seconds sources worked on answered queries.",
+    ),
+    Measure.SAVED_SECONDS: (
         "livedata_source_seconds_saved",
         "Source seconds the cache saved: the source time of each result given from the cache "
         "(hit, stale, coalesced).",
@@ -39,9 +44,9 @@ SOURCE_TALLIES = {
 _TARGET = ["source", "target"]  # target: "query:NAME" or "table:NAME"
 
 
-def by_what(tally: Mapping[tuple[str, str, str], float]) -> dict[str, dict[tuple[str, str], float]]:
+def by_what(tally: Mapping[Key, float]) -> dict[Status | Measure, dict[tuple[str, str], float]]:
     """The service's tally as what -> (source, target) -> value."""
-    grouped: defaultdict[str, dict[tuple[str, str], float]] = defaultdict(dict)
+    grouped: defaultdict[Status | Measure, dict[tuple[str, str], float]] = defaultdict(dict)
     for (what, source, target), value in tally.items():
         grouped[what][(source, target)] = value
     return grouped
@@ -55,7 +60,7 @@ class ServiceCollector:
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
-        grouped = by_what(dict(self.service.tally))  # a copy: requests go on meanwhile
+        grouped = by_what(self.service.tally.snapshot())
         requests = _counter(
             "livedata_requests",
             "Results answered, by how the cache answered them (status: hit, stale, "
@@ -69,13 +74,13 @@ class ServiceCollector:
             _TARGET,
         )
         for what, values in grouped.items():
-            if what in SOURCE_TALLIES:
+            if isinstance(what, Measure):
                 continue
             for (source, target), value in values.items():
-                requests.add_metric([source, target, what], value)
-                if what in ("stale", "stale-if-error"):
+                requests.add_metric([source, target, str(what)], value)
+                if what in (Status.STALE, Status.STALE_IF_ERROR):
                     stale.add_metric([source, target], value)
-                elif what == "coalesced":
+                elif what is Status.COALESCED:
                     coalesced.add_metric([source, target], value)
         yield from (requests, stale, coalesced)
         for what, (name, documentation) in SOURCE_TALLIES.items():
@@ -86,7 +91,16 @@ class ServiceCollector:
         yield from self._cache()
 
     def _cache(self) -> Iterator[Metric]:
-        cache = self.service.cache
+        tier = self.service.tier
+        if tier is None:
+            return
+        yield GaugeMetricFamily(
+            "livedata_cache_available",
+            "1 when this process can use its cache directory; 0 while it serves uncached "
+            "(a full or read-only disk; /ready says why).",
+            int(tier.problem is None),
+        )
+        cache = tier.cache
         if cache is None:
             return
         counts = cache.counters
@@ -94,6 +108,7 @@ class ServiceCollector:
             ("evictions", "Entries removed to keep the cache under its size bound."),
             ("integrity_failures", "Damaged cache files found, removed and re-fetched."),
             ("write_failures", "Cache writes the disk refused; those results went uncached."),
+            ("oversized", "Results larger than the whole cache; they went uncached."),
         ):
             family = _counter(f"livedata_cache_{name}", documentation)
             family.add_metric([], counts.get(name, 0))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import mmap
 import re
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -14,12 +13,16 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
+from livedata.bodies import stored_body
+from livedata.cache.entries import EntryHeader
 from livedata.encoders.base import Encoder
 from livedata.encoders.compression import available
 from livedata.encoders.registry import DEFAULT_FORMAT, ENCODERS
 from livedata.errors import NotAcceptable
-from livedata.service import CacheControl, QueryService, Result
-from livedata.web.audit import describe
+from livedata.freshness import CacheControl
+from livedata.results import LiveResult, Result, StoredResult
+from livedata.service import Memo, QueryService
+from livedata.status import Status
 from livedata.web.hot import HotBodies, HotBody
 
 # What changes a /query response besides its body: the format and coding asked for, the
@@ -30,16 +33,6 @@ SEND_WHOLE_BELOW_BYTES = 8 << 20  # stored bodies larger than this are sent in s
 SLICE_BYTES = 1 << 20
 CODINGS = available()
 _BY_MEDIA_TYPE = {e.media_type: e for e in ENCODERS.values()}
-# RFC 9211 Cache-Status for each way a result was obtained.
-_CACHE_STATUS = {
-    "hit": "livedata; hit",
-    "stale": "livedata; hit; detail=stale-while-revalidate",
-    "stale-if-error": "livedata; hit; detail=stale-if-error",
-    "miss": "livedata; fwd=miss; stored",
-    "coalesced": "livedata; fwd=miss; collapsed",
-    "unstored": "livedata; fwd=miss; detail=not-stored",
-    "bypass": "livedata; fwd=bypass",
-}
 
 
 class JSONResponse(Response):
@@ -130,59 +123,90 @@ async def result_response(
     coding: str | None,
     request_headers: Headers,
     total_ms: float,
-) -> Response:
-    headers = {
-        "Vary": VARY,
-        "Cache-Status": _CACHE_STATUS[result.status],
-    }
-    if result.entry is None:
-        return await _unstored_response(service, result, encoder, headers, total_ms)
-    headers.update(_counts(result, total_ms))
+) -> tuple[Response, StoredResult | None]:
+    """The response, and the stored result it was sent from (the fast path may keep that)."""
+    if isinstance(result, StoredResult):
+        return await _stored_response(service, result, encoder, coding, request_headers, total_ms)
+    return await _live_response(service, result, encoder, coding, request_headers, total_ms)
+
+
+async def _stored_response(
+    service: QueryService,
+    result: StoredResult,
+    encoder: Encoder,
+    coding: str | None,
+    request_headers: Headers,
+    total_ms: float,
+) -> tuple[Response, StoredResult]:
+    headers = {"Vary": VARY, "Cache-Status": result.status.cache_status}
+    headers.update(_counts(result.header, total_ms))
     variant = encoder.name if coding is None else f"{encoder.name}.{coding}"
-    headers["ETag"] = f'"{result.entry.version}.{variant}"'
+    headers["ETag"] = f'"{result.entry.key}.{result.entry.version}.{variant}"'
     headers["Cache-Control"] = f"max-age={max(0, int(result.fresh_for))}"
     headers["Age"] = str(int(result.age))
     if headers["ETag"] in _etags(request_headers.get("if-none-match")):
-        return Response(status_code=304, headers=headers)
-    stored = await anyio.to_thread.run_sync(service.body, result, encoder, coding)
+        return Response(status_code=304, headers=headers), result
+    cache = service.cache
+    assert cache is not None, "a stored result comes from the cache"
+    stored = await anyio.to_thread.run_sync(stored_body, cache, result, encoder, coding)
     if coding is not None:
         headers["Content-Encoding"] = coding
     if len(stored) <= SEND_WHOLE_BELOW_BYTES:
-        return Response(stored, media_type=encoder.media_type, headers=headers)
+        return Response(stored, media_type=encoder.media_type, headers=headers), result
     # Sent slice by slice, each once the client took the last: the server never copies a
     # big body into its send buffer.
     headers["Content-Length"] = str(len(stored))
-    return StreamingResponse(_slices(stored), media_type=encoder.media_type, headers=headers)
+    body = StreamingResponse(_slices(stored), media_type=encoder.media_type, headers=headers)
+    return body, result
 
 
-async def _unstored_response(
+async def _live_response(
     service: QueryService,
-    result: Result,
+    result: LiveResult,
     encoder: Encoder,
-    headers: dict[str, str],
+    coding: str | None,
+    request_headers: Headers,
     total_ms: float,
-) -> Response:
+) -> tuple[Response, StoredResult | None]:
     """Rows still arriving from the source: a small result is sent whole, with its counts in
-    the headers; a bigger one as it is encoded, its counts only in the body (JSON ``meta``)."""
-    headers["Cache-Control"] = "no-store"
-    chunks = service.chunks(result, encoder)
-    head, more = await _first_bytes(chunks, STREAM_ABOVE_BYTES)
-    if not more:
-        headers.update(_counts(result, total_ms))
-        return Response(b"".join(head), media_type=encoder.media_type, headers=headers)
-    return StreamingResponse(
-        _chained(head, chunks),
-        media_type=encoder.media_type,
-        headers=headers,
-        background=BackgroundTask(chunks.aclose),  # frees the source if the client left
-    )
+    the headers (a stored miss as the entry it became); a bigger one as it is encoded, its
+    counts only in the body (JSON ``meta``)."""
+    head, more = await _first_bytes(result.body, STREAM_ABOVE_BYTES)
+    if more:
+        headers = {
+            "Vary": VARY,
+            "Cache-Status": _STREAMING_STATUS.get(result.status, result.status.cache_status),
+            "Cache-Control": "no-store",
+        }
+        streaming = StreamingResponse(
+            _chained(head, result.body),
+            media_type=encoder.media_type,
+            headers=headers,
+            background=BackgroundTask(result.body.aclose),  # frees the source if the client left
+        )
+        return streaming, None
+    status = result.status
+    if result.stored is not None:
+        stored = await result.stored()
+        if stored is not None:
+            return await _stored_response(
+                service, stored, encoder, coding, request_headers, total_ms
+            )
+        status = Status.UNSTORED  # the disk refused it after all
+    headers = {"Vary": VARY, "Cache-Status": status.cache_status, "Cache-Control": "no-store"}
+    headers.update(_counts(result.header(), total_ms))
+    return Response(b"".join(head), media_type=encoder.media_type, headers=headers), None
 
 
-def _counts(result: Result, total_ms: float) -> dict[str, str]:
+# A big miss goes out before its entry is committed: whether the cache stored it is not known.
+_STREAMING_STATUS = {Status.MISS: "livedata; fwd=miss"}
+
+
+def _counts(header: EntryHeader, total_ms: float) -> dict[str, str]:
     return {
-        "Server-Timing": f"source;dur={result.header['source_ms']}, total;dur={total_ms:.3f}",
-        "X-Row-Count": str(result.rows),
-        "X-Truncated": str(result.truncated).lower(),
+        "Server-Timing": f"source;dur={header.source_ms}, total;dur={total_ms:.3f}",
+        "X-Row-Count": str(header.rows),
+        "X-Truncated": str(header.truncated).lower(),
     }
 
 
@@ -233,29 +257,27 @@ _STATIC_HEADERS = {
 
 
 def remember(
-    hot: HotBodies, memo: bytes | None, service: QueryService, result: Result, response: Response
+    hot: HotBodies,
+    memo_key: bytes | None,
+    memo: Memo | None,
+    response: Response,
+    audit: Mapping[str, Any],
 ) -> None:
-    """Let the fast path answer this raw request again while the entry stays fresh."""
-    entry = result.entry
-    if memo is None or entry is None or response.status_code != 200:
+    """Let the fast path answer this raw request again while the entry stays fresh;
+    ``audit``: what the audit log says of a hit on it."""
+    if memo_key is None or memo is None or response.status_code != 200:
         return
     if isinstance(response, StreamingResponse):
         return  # too big to keep in memory
-    if result.status not in ("hit", "miss", "coalesced") or result.fresh_for <= 0:
-        return
     hot.put(
-        memo,
+        memo_key,
         HotBody(
             body=bytes(response.body),
-            entry_path=str(entry.stored.path),
-            identity=entry.stored.identity,
-            fresh_until=float(result.header["fresh_until"]),
-            created=float(result.header["created"]),
+            memo=memo,
             headers=(
                 *((k, v) for k, v in response.raw_headers if k in _STATIC_HEADERS),
-                (b"server-timing", f"source;dur={result.header['source_ms']}".encode()),
+                (b"server-timing", f"source;dur={memo.source_ms}".encode()),
             ),
-            on_hit=lambda: service.count_hit(result),
-            audit=describe(replace(result, status="hit")),
+            audit=audit,
         ),
     )

@@ -19,6 +19,7 @@ from livedata.errors import (
 )
 from livedata.plan import QueryRequest
 from livedata.service import QueryService
+from livedata.status import Status
 from livedata.web.audit import describe, record
 from livedata.web.auth import caller_of
 from livedata.web.models import ErrorBody, QueryBody, QueryResult
@@ -76,12 +77,17 @@ async def query(request: Request) -> Response:
     service: QueryService = request.app.state.service
     audit = record(request.scope)
     audit.update({k: v for k, v in (("table", body.table), ("query", body.query)) if v})
-    result = await service.run(_to_request(body), cache_control(request.headers), caller)
-    audit["described"] = lambda: describe(result)  # after the last row: streamed rows count
+    result = await service.run(_to_request(body), encoder, cache_control(request.headers), caller)
     total_ms = (time.perf_counter() - started) * 1000
-    response = await result_response(service, result, encoder, coding, request.headers, total_ms)
-    memo = getattr(request.state, "hot_memo", None)
-    remember(request.app.state.hot, memo, service, result, response)
+    response, served = await result_response(
+        service, result, encoder, coding, request.headers, total_ms
+    )
+    answered = result if served is None else served
+    audit["described"] = lambda: describe(answered)  # after the last row: streamed rows count
+    memo_key = getattr(request.state, "hot_memo", None)
+    if served is not None and memo_key is not None:
+        hit = describe(served, Status.HIT)
+        remember(request.app.state.hot, memo_key, service.memo(served), response, hit)
     return response
 
 
@@ -98,12 +104,16 @@ async def health() -> JSONResponse:
 
 @router.get("/ready", summary="Readiness: every source answers", responses=_errors(503))
 async def ready(request: Request) -> Response:
+    """503 when a source does not answer. A cache that cannot be used does not fail it (the
+    node still answers, uncached), but it is reported."""
     service: QueryService = request.app.state.service
     sources = await service.sources.readiness()
     ok = all(s["status"] == "ok" for s in sources.values())
     answer: dict[str, Any] = {"status": "ok" if ok else "degraded"}
     if caller_of(request).admin:  # public for probes; which source is down is for admins
         answer["sources"] = sources
+        if service.tier is not None:
+            answer["cache"] = service.tier.problem or "ok"
     return JSONResponse(answer, status_code=200 if ok else 503)
 
 

@@ -6,7 +6,6 @@ variants trade a decompression on every read for smaller files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -22,14 +21,13 @@ class ArrowIPC(CacheFormat):
 
     def dumps(self, table: pa.Table) -> bytes:
         sink = pa.BufferOutputStream()
-        self.dump(table.schema, table.to_batches(), sink)
+        with self.writer(table.schema, sink) as writer:
+            writer.write_table(table)
         return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
 
-    def dump(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch], sink: Any) -> None:
+    def writer(self, schema: pa.Schema, sink: Any) -> pa.ipc.RecordBatchFileWriter:
         options = pa.ipc.IpcWriteOptions(compression=self.compression)
-        with pa.ipc.new_file(sink, schema, options=options) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
+        return pa.ipc.new_file(sink, schema, options=options)
 
     def loads(self, data: memoryview) -> pa.Table:
         return pa.ipc.open_file(pa.py_buffer(data)).read_all()

@@ -14,16 +14,24 @@ import importlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
 # Formats whose library reads and writes only named files work in RAM-backed scratch files,
 # so that the study measures the format, not a disk the cache never touches for them.
 SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # private subdirectories
+
+
+class BatchWriter(Protocol):
+    """Rows written as they arrive (``pyarrow.ipc``'s writers are such)."""
+
+    def write_batch(self, batch: pa.RecordBatch) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class FormatUnavailable(ImportError):
@@ -42,10 +50,10 @@ class CacheFormat(ABC):
     def dumps(self, table: pa.Table) -> bytes:
         """Serialise the whole table."""
 
-    def dump(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch], sink: Any) -> None:
-        """Write rows to a file object as they arrive. Formats that can append batches do so;
-        the others need the whole table first."""
-        sink.write(self.dumps(pa.Table.from_batches(list(batches), schema)))
+    def writer(self, schema: pa.Schema, sink: Any) -> BatchWriter:
+        """Something to write rows to a file object as they arrive. Formats that can append
+        batches do so; the others keep them and write the whole table at ``close``."""
+        return _WholeTable(self, schema, sink)
 
     @abstractmethod
     def loads(self, data: memoryview) -> pa.Table:
@@ -93,3 +101,20 @@ def through_file(suffix: str, write: Callable[[Path], None]) -> bytes:
     with scratch_file(suffix) as path:
         write(path)
         return path.read_bytes()
+
+
+class _WholeTable:
+    """For formats that can only write a whole table: keep the batches until the last."""
+
+    def __init__(self, cache_format: CacheFormat, schema: pa.Schema, sink: Any) -> None:
+        self._format = cache_format
+        self._schema = schema
+        self._sink = sink
+        self._batches: list[pa.RecordBatch] = []
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        self._batches.append(batch)
+
+    def close(self) -> None:
+        table = pa.Table.from_batches(self._batches, self._schema)
+        self._sink.write(self._format.dumps(table))

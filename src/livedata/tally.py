@@ -1,0 +1,42 @@
+"""What this process answered and what its sources did, counted for ``/metrics`` and
+``/cache/stats``. Each process counts for itself."""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from typing import NamedTuple
+
+from livedata.status import Status
+
+
+class Measure(enum.StrEnum):
+    """Counted per target besides the answers by status."""
+
+    SOURCE_QUERIES = "source_queries"  # statements sent to the source
+    SOURCE_SECONDS = "source_seconds"  # seconds the source worked on them
+    SAVED_SECONDS = "saved_seconds"  # source seconds of results the cache gave instead
+
+
+class Key(NamedTuple):
+    what: Status | Measure
+    source: str
+    target: str  # "query:NAME" or "table:NAME"
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.counts: defaultdict[Key, float] = defaultdict(float)
+
+    def add(self, what: Status | Measure, source: str, target: str, amount: float = 1.0) -> None:
+        self.counts[Key(what, source, target)] += amount
+
+    def answered(self, status: Status, source: str, target: str, source_ms: float) -> None:
+        """One result answered; ``source_ms``: what its fetch cost the source."""
+        self.add(status, source, target)
+        if status.saved_source_time:
+            self.add(Measure.SAVED_SECONDS, source, target, source_ms / 1000)
+
+    def snapshot(self) -> dict[Key, float]:
+        """A copy, safe to read while requests go on."""
+        return dict(self.counts)
