@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test check bench lock clean
+.PHONY: serve test check bench lock clean image stack-images stack-secrets stack-test deploy-lint podman-clean
 
 serve: $(VENV)/installed
 	$(BIN)/livedata serve
@@ -35,3 +35,34 @@ $(VENV)/installed: pyproject.toml constraints.txt
 
 clean:
 	rm -rf $(VENV)
+
+# Container image and compose stack (docs/deploy.md). Here podman runs them, its store kept in
+# deploy/.podman; ENGINE=docker builds the image and the secrets with a Docker engine instead.
+DEPLOY_TOOLS := deploy/.tools
+
+image:
+	deploy/image.sh
+
+# The services' stand-in images (deploy/local-images): no image can be pulled on our machines.
+stack-images:
+	deploy/local-images/build.sh
+
+stack-secrets: image
+	deploy/secrets.sh $${ENGINE:-podman} localhost/livedata:latest
+
+stack-test: image stack-images stack-secrets $(DEPLOY_TOOLS)/installed
+	deploy/stack-test/run.sh
+
+# Offline checks of the deployment files (CI runs them): compose file, Containerfiles, manifests.
+deploy-lint: $(DEPLOY_TOOLS)/installed
+	deploy/lint.sh
+
+$(DEPLOY_TOOLS)/installed: deploy/requirements.txt
+	$(PYTHON) -m venv $(DEPLOY_TOOLS)
+	$(DEPLOY_TOOLS)/bin/pip install -q -r deploy/requirements.txt
+	touch $@
+
+# Remove podman's scratch store (images, containers, volumes) and the stack's secrets.
+podman-clean:
+	bash -c '. deploy/local-images/podman-env.sh && podman system reset --force'
+	rm -rf deploy/.podman deploy/secrets
