@@ -13,6 +13,7 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/pyproject.toml")
 started=$SECONDS
 args=()
 if [[ $engine == podman ]]; then
+    # shellcheck source=local-images/podman-env.sh
     source "$root/deploy/local-images/podman-env.sh"
     args+=(--format docker)  # keeps HEALTHCHECK, which the OCI format has no field for
     if [[ ${LOCAL_BASE:-1} == 1 ]]; then

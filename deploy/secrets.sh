@@ -10,6 +10,7 @@
 set -euo pipefail
 engine=${1:?engine}; image=${2:?image}
 dir=$(cd "$(dirname "$0")" && pwd)/secrets
+# shellcheck source=local-images/podman-env.sh
 if [[ $engine == podman ]]; then source "$(dirname "$0")/local-images/podman-env.sh"; fi
 if [[ -s $dir/access.toml ]]; then echo "secrets: $dir exists"; exit 0; fi
 mkdir -p "$dir" && chmod 0700 "$dir"

@@ -4,6 +4,7 @@
 # local image (the Python base and the services' stand-ins) starts FROM this one.
 # Usage: base.sh  (skips the work when the tag already exists)
 set -euo pipefail
+# shellcheck source=podman-env.sh
 source "$(dirname "$0")/podman-env.sh"
 tag=docker.io/library/debian:bookworm-slim
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}

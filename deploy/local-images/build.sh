@@ -5,6 +5,7 @@
 # Usage: build.sh [NAME...]   (default: all; existing tags are kept)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=podman-env.sh
 source "$here/podman-env.sh"
 declare -A TAGS=(
     [python]=docker.io/library/python:3.11-slim-bookworm

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source me: podman and buildah keep everything (images, containers, volumes, networks, state)
 # under one scratch folder, never in the system store, and use the runtime settings that work
 # on our machines (runc, cgroupfs, lowered ulimits: crun fails on these cgroups).

@@ -10,6 +10,7 @@
 set -euo pipefail
 deploy=$(cd "$(dirname "$0")/.." && pwd)
 cd "$deploy"
+# shellcheck source=../local-images/podman-env.sh
 source local-images/podman-env.sh
 project=${LIVEDATA_STACK_PROJECT:-livedata-stack-test}
 port=${LIVEDATA_STACK_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
@@ -54,7 +55,7 @@ teardown() {
     volumes=$(podman volume ls -q --filter "label=com.docker.compose.project=$project" | wc -l)
     say "torn down: $left container(s), $volumes volume(s) left"
     if ((code == 0 && left + volumes > 0)); then code=1; fi
-    ((code == 0)) && say "passed in $((SECONDS - started)) s" || say "log: $log"
+    if ((code == 0)); then say "passed in $((SECONDS - started)) s"; else say "log: $log"; fi
     exit "$code"
 }
 log=$(mktemp "$LIVEDATA_PODMAN_DIR/tmp/stack-test.XXXXXX.log")
