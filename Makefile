@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test check bench lock clean image stack-images stack-secrets stack-test deploy-lint podman-clean
+.PHONY: serve test check bench lock clean image stack-images stack-secrets stack-test stack-up stack-down deploy-lint podman-clean
 
 serve: $(VENV)/installed
 	$(BIN)/livedata serve
@@ -50,8 +50,16 @@ stack-images:
 stack-secrets: image
 	deploy/secrets.sh $${ENGINE:-podman} localhost/livedata:latest
 
+# Start the stack, smoke-test it through nginx on a free 127.0.0.1 port, tear it down.
 stack-test: image stack-images stack-secrets $(DEPLOY_TOOLS)/installed
-	deploy/stack-test/run.sh
+	deploy/stack.sh test
+
+# The same stack left running on 127.0.0.1:8080 (LIVEDATA_STACK_PORT), until make stack-down.
+stack-up: image stack-images stack-secrets $(DEPLOY_TOOLS)/installed
+	deploy/stack.sh up
+
+stack-down: $(DEPLOY_TOOLS)/installed
+	deploy/stack.sh down
 
 # Offline checks of the deployment files (CI runs them): compose file, Containerfiles, manifests.
 deploy-lint: $(DEPLOY_TOOLS)/installed
