@@ -29,6 +29,8 @@ from livedata.auth.caller import Caller
 from livedata.errors import AccessFileError, CatalogError, Unauthenticated
 
 _REQUIRED = ["exp", "aud", "sub"]
+_DATES = ("exp", "nbf", "iat")  # RFC 7519 NumericDates
+_LAST_DATE = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @dataclass(frozen=True)
@@ -72,20 +74,48 @@ class TokenVerifier:
                 algorithms=[key.algorithm],
                 audience=config.audience,
                 issuer=config.issuer,
-                leeway=config.leeway,
-                options={"require": [*_REQUIRED, *(["iss"] if config.issuer else [])]},
+                options={
+                    "require": [*_REQUIRED, *(["iss"] if config.issuer else [])],
+                    # Dates are checked below, range first: PyJWT would accept "exp": "123"
+                    # and leave 10**400 to whatever arithmetic comes next.
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except Exception as exc:  # whatever breaks the verifier, the token is not valid
             raise Unauthenticated(f"token rejected: {type(exc).__name__}: {exc}") from exc
         if not isinstance(claims["sub"], str) or not claims["sub"].strip():
             raise Unauthenticated("token sub is empty: every holder would share one identity")
-        if float(claims["exp"]) > time.time() + config.max_ttl + config.leeway:
-            raise Unauthenticated(f"token lives longer than max_ttl ({config.max_ttl:.0f} s)")
+        problem = date_problem(claims, time.time(), config)
+        if problem is not None:
+            raise Unauthenticated(problem)
         try:
             grant = Grant.model_validate({k: claims[k] for k in Grant.model_fields if k in claims})
         except ValidationError as exc:
             raise Unauthenticated(f"token grant claims are malformed: {exc.error_count()}") from exc
         return grant.caller(f"token:{claims['sub']}")
+
+
+def date_problem(claims: Mapping[str, Any], now: float, config: Tokens) -> str | None:
+    """Why the token's dates make it invalid at ``now``, or None. Each NumericDate is checked
+    to be a JSON number from 1970 to 9999 before any arithmetic: JSON allows 1 followed by 400
+    zeros, which no float holds."""
+    for name in _DATES:
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"token {name} is not a number"
+        if not 0 <= value <= _LAST_DATE:  # False for NaN too
+            return f"token {name} is not a date from 1970 to 9999"
+    leeway = config.leeway
+    if claims["exp"] <= now - leeway:
+        return "token expired"
+    if claims["exp"] > now + config.max_ttl + leeway:
+        return f"token lives longer than max_ttl ({config.max_ttl:.0f} s)"
+    for name in ("nbf", "iat"):
+        if claims.get(name, 0) > now + leeway:
+            return f"token is not valid yet ({name} is in the future)"
+    return None
 
 
 def issue(
