@@ -10,6 +10,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -168,6 +169,9 @@ def test_the_access_file_is_checked_for_plain_text_secrets_too(tmp_path: Path) -
     assert SECRET not in done.stderr + done.stdout
 
 
+HS256_FROM_FILE = 'algorithm = "HS256"\nsecret = { file = "long" }'
+
+
 @pytest.mark.parametrize(
     ("key_lines", "says"),
     [
@@ -176,6 +180,16 @@ def test_the_access_file_is_checked_for_plain_text_secrets_too(tmp_path: Path) -
         pytest.param('algorithm = "EdDSA"\npublic_key = "ed.pem"', "private key", id="private"),
         pytest.param('algorithm = "none"\npublic_key = "ed.pem"', "algorithm", id="alg-none"),
         pytest.param('algorithm = "RS256"\nsecret = { env = "X" }', "public_key", id="no-key"),
+        pytest.param(
+            f'{HS256_FROM_FILE}\nceiling = {{ queries = ["countrys"] }}',
+            "tokens.keys.k ceiling: No query named 'countrys'. Did you mean 'country'?",
+            id="ceiling-unknown-query",
+        ),
+        pytest.param(
+            f"{HS256_FROM_FILE}\nceiling = {{ admn = true }}",
+            "tokens.keys.k.ceiling.admn: unknown field",
+            id="ceiling-unknown-field",
+        ),
     ],
 )
 def test_a_broken_token_key_stops_start_up(
@@ -183,6 +197,7 @@ def test_a_broken_token_key_stops_start_up(
 ) -> None:
     (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
     (tmp_path / "short").write_text("too-short")
+    (tmp_path / "long").write_text("long-enough-for-hs256-thirty-two-bytes")
     access = tmp_path / "access.toml"
     access.write_text(f'[tokens]\naudience = "a"\n[tokens.keys.k]\n{key_lines}\n')
     done = run("catalog", "check", LIVEDATA_AUTH_FILE=str(access))
@@ -191,15 +206,28 @@ def test_a_broken_token_key_stops_start_up(
     assert "BEGIN PRIVATE KEY" not in done.stderr
 
 
+OCT_32 = {"kty": "oct", "alg": "HS256", "k": "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE"}
+
+
 @pytest.mark.parametrize(
     ("jwk", "says"),
     [
         pytest.param({"kty": "oct", "alg": "HS256", "k": "YQ"}, "32 bytes", id="short-secret"),
         pytest.param(None, "private key", id="private"),
+        pytest.param(
+            {**OCT_32, "ceiling": {"tables": ["lineitem"]}},
+            "kid 'k' ceiling: No table named 'lineitem'. Did you mean 'tpch_lineitem'?",
+            id="ceiling-unknown-table",
+        ),
+        pytest.param(
+            {**OCT_32, "ceiling": {"admin": True, "admn": True}},
+            "ceiling of kid 'k' in",
+            id="ceiling-unknown-field",
+        ),
     ],
 )
 def test_a_jwks_file_is_held_to_the_same_rules(
-    tmp_path: Path, jwk: dict[str, str] | None, says: str
+    tmp_path: Path, jwk: dict[str, Any] | None, says: str
 ) -> None:
     if jwk is None:  # an RSA private key, published by mistake
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -28,14 +28,15 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 2.1
 
 
 class Authenticator:
-    def __init__(self, access: AccessFile) -> None:
+    def __init__(self, access: AccessFile, catalog: Catalog) -> None:
         self.access = access
-        self.tokens = None if access.tokens is None else TokenVerifier.from_config(access.tokens)
+        tokens = access.tokens
+        self.tokens = None if tokens is None else TokenVerifier.from_config(tokens, catalog)
 
     @classmethod
     def from_file(cls, path: Path | None, catalog: Catalog) -> Authenticator | None:
         """None when no access file is configured: authentication is off (loopback only)."""
-        return None if path is None else cls(load_access(path, catalog))
+        return None if path is None else cls(load_access(path, catalog), catalog)
 
     def authenticate(self, authorization: str | None) -> Caller | None:
         """The caller behind the header; None when the request carries no credentials."""
