@@ -121,6 +121,13 @@ def write_access(
 
 
 EVERYTHING = {"queries": ["*"], "tables": ["*"]}
+DASHBOARD = {  # a dashboard backend's key: two names, and always one tenant
+    "queries": ["countries_by_region"],
+    "tables": ["world_country_list"],
+    "required_restrictions": ["region"],
+}
+# Ceilings for an access file of their own (`write_access(..., CEILINGS)`); hs and rs: none.
+CEILINGS = {"ed": DASHBOARD, JWKS_KID: DASHBOARD, "es": {**EVERYTHING, "admin": True}}
 
 
 @pytest.fixture(scope="session")

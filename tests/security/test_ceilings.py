@@ -15,16 +15,10 @@ import pytest
 from livedata.auth.credentials import Authenticator
 from livedata.catalog import load_catalog
 from livedata.settings import BUNDLED_CATALOG
-from tests.security.conftest import EVERYTHING, Credentials, write_access
+from tests.security.conftest import CEILINGS, EVERYTHING, Credentials, write_access
 
 QUERY = {"query": "countries_by_region", "params": {"region": "Europe"}}  # as EUROPE forces
 TABLE = {"table": "world_country_list", "columns": ["name"], "limit": 1}
-DASHBOARD = {  # a dashboard backend's key: two names, and always one tenant
-    "queries": ["countries_by_region"],
-    "tables": ["world_country_list"],
-    "required_restrictions": ["region"],
-}
-CEILINGS = {"ed": DASHBOARD, "rs-next": DASHBOARD, "es": {**EVERYTHING, "admin": True}}
 KEYS = [pytest.param("ed", id="tokens-keys"), pytest.param("rs-next", id="jwks")]
 UNLIMITED = ["es", "ed", "hs", "rs-next"]  # the kids without a ceiling in the shared file
 

@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from jwt.algorithms import RSAAlgorithm
 
 from livedata.auth.keys import digest
-from tests.security.conftest import Credentials
+from tests.security.conftest import CEILINGS, Credentials, write_access
 
 LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 
@@ -111,6 +113,50 @@ def test_token_issue_errors(credentials: Credentials, args: list[str], says: str
     done = run("token", "issue", *auth, *args)
     assert done.returncode == 2
     assert says in done.stderr
+
+
+HS = ["--kid", "hs"]  # no ceiling
+ED = ["--kid", "ed", "--private-key", "ed.pem"]  # the dashboard's ceiling
+ASIA = ["-r", "region=Asia"]
+DASHBOARD_GRANT = ["-q", "countries_by_region", *ASIA]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param([*HS, "--ttl", "900"], "--ttl 900 is over max_ttl (600 s)", id="ttl"),
+        pytest.param([*HS, "-q", "*", "--admin"], "admin is beyond", id="admin-no-ceiling"),
+        pytest.param([*ED, "--admin", *DASHBOARD_GRANT], "admin is beyond", id="admin"),
+        pytest.param([*ED, "-q", "country", *ASIA], "queries ['country']", id="query"),
+        pytest.param([*ED, "-t", "*", *ASIA], "tables ['*']", id="table"),
+        pytest.param(
+            [*ED, "-q", "countries_by_region"], "restrictions on ['region']", id="restrict"
+        ),
+        pytest.param([*ED[:3], "other.pem", *DASHBOARD_GRANT], "InvalidSignature", id="wrong-key"),
+        pytest.param([*ED, "--ttl", "600", *DASHBOARD_GRANT], None, id="within"),
+        pytest.param([*ED, *DASHBOARD_GRANT], None, id="default-ttl-is-at-most-max-ttl"),
+    ],
+)
+def test_token_issue_refuses_to_mint_what_the_server_would_refuse(
+    credentials: Credentials, tmp_path: Path, args: list[str], says: str | None
+) -> None:
+    """It checks the token against the access file it was given (max_ttl 600, the ed key a
+    dashboard's ceiling, hs none) and exits 2 naming the mismatch, printing no token."""
+    directory = credentials.access_file.parent
+    access, _ = write_access(directory, {}, CEILINGS, name="short-lived", max_ttl=600)
+    (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
+    other = Ed25519PrivateKey.generate()  # not the key whose public half the server has
+    pem = other.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    (tmp_path / "other.pem").write_bytes(pem)
+    args = [str(tmp_path / a) if a.endswith(".pem") else a for a in args]
+    done = run("token", "issue", "--auth-file", str(access), "--subject", "u", *args)
+    if says is None:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count(".") == 2  # one JWT
+        return
+    assert done.returncode == 2, done.stdout
+    assert says in " ".join(done.stderr.split())
+    assert done.stdout == ""
 
 
 SECRET = "hunter2-correct-horse"  # noqa: S105  # the secret the check must find, never print
