@@ -475,7 +475,10 @@ def token_issue(
         token = issue(config, kid, signing, subject, grant, ttl)
         verifier.verify(token)  # a wrong private key or a grant over the ceiling shows here
     except Unauthenticated as exc:
-        err.print(f"[red]error:[/red] the server would refuse this token: {escape(exc.reason)}")
+        reason = escape(exc.reason)
+        err.print(
+            f"[red]error:[/red] the server would refuse this token: {reason}", highlight=False
+        )
         raise typer.Exit(2) from exc
     except (OSError, CatalogError, jwt.PyJWTError, ValueError) as exc:
         message = exc.message if isinstance(exc, CatalogError) else str(exc)
