@@ -6,6 +6,8 @@ still take credentials when sent, and show more with them. Without an access fil
 caller is ``ANONYMOUS`` (full access), which is why the server then serves loopback only.
 
 All authentication failures get one body and one challenge; the reason goes to the log.
+Two or more ``Authorization`` fields are a malformed request (400), not a failure to
+authenticate: a proxy in front may have judged the request by the other one.
 """
 
 from __future__ import annotations
