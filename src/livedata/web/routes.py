@@ -114,6 +114,10 @@ async def ready(request: Request) -> Response:
         answer["sources"] = sources
         if service.tier is not None:
             answer["cache"] = service.tier.problem or "ok"
+        if service.cluster.enabled:
+            answer["cluster"] = service.cluster.problem or "ok"
+        if service.sharing.shared is not None:
+            answer["shared_tier"] = service.sharing.shared.problem or "ok"
     return JSONResponse(answer, status_code=200 if ok else 503)
 
 
