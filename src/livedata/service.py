@@ -11,6 +11,7 @@ values (``livedata.results``): a stored one may be shared, a live one has one ow
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -216,11 +217,11 @@ class QueryService:
             fill = self.fills.start(
                 plan, cache, None if entry is None else entry.created, caller, encoder
             )
-            tee = await fill.started
+            tee = await asyncio.shield(fill.started)
             if tee is not None:
 
                 async def stored() -> StoredResult | None:
-                    committed = await fill.task
+                    committed = await asyncio.shield(fill.committed)
                     return None if committed is None else self._stored(plan, committed, Status.MISS)
 
                 def header() -> EntryHeader:
@@ -228,11 +229,11 @@ class QueryService:
                     return fill.header
 
                 return LiveResult(plan, Status.MISS, tee.blocks(), header, stored)
-            committed = await fill.task
+            committed = await asyncio.shield(fill.committed)
             if committed is not None:  # another process or node had it: no fetch was needed
                 return self._stored(plan, committed, fill.origin)
         try:
-            committed = await fill.task
+            committed = await asyncio.shield(fill.committed)
         except BudgetExhausted as exc:
             if exc.details["caller"] in (None, caller.id):
                 raise
