@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from livedata.catalog import PostgresSource, load_catalog
+from livedata.catalog import load_catalog
+from livedata.connectors.postgres import PostgresSource
 from livedata.errors import CatalogError
 
 GOOD = """

@@ -22,9 +22,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from livedata.catalog import Catalog, DuckDBSource
+from livedata.catalog import Catalog
 from livedata.connectors import registry
-from livedata.connectors.duckdb import DuckDBConnector
+from livedata.connectors.duckdb import DuckDBConnector, DuckDBSource
 from livedata.connectors.mysql import MySQLConnector
 from livedata.connectors.postgres import PostgresConnector
 from livedata.sample.load import DATA
