@@ -288,26 +288,25 @@ def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         field = getattr(model, "model_fields", {}).get(parts.pop(0))
         if field is None:
             return []
-        model, keyed = _inner(field.annotation)
-        if keyed and parts:
-            parts.pop(0)
+        model, keys = _inner(field.annotation)
+        del parts[:keys]
         if model is SourceBase and parts:
             model = registry.connector_class(parts.pop(0)).config_model
     fields = getattr(model, "model_fields", {})
     return sorted(f.alias or n for n, f in fields.items())
 
 
-def _inner(annotation: Any) -> tuple[Any, bool]:
-    """The model an annotation holds, and whether a key or an index comes before it."""
+def _inner(annotation: Any) -> tuple[Any, int]:
+    """The model an annotation holds, and how many keys or indexes come before it."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is Annotated:
         return _inner(args[0])
     if origin in (dict, list, Mapping):
-        return _inner(args[-1])[0], True
-    if origin in (typing.Union, types.UnionType):
-        models = [arg for arg in args if isinstance(arg, type) and issubclass(arg, BaseModel)]
-        return (models[0], False) if models else (None, False)
-    return annotation, False
+        model, keys = _inner(args[-1])
+        return model, keys + 1
+    if origin in (typing.Union, types.UnionType):  # an optional section: the section
+        return _inner(next(arg for arg in args if arg is not type(None)))
+    return annotation, 0
 
 
 def _resolve_paths(catalog: Catalog, base: Path) -> Catalog:

@@ -98,7 +98,7 @@ def url(serve: Callable[..., str], sample_of: Callable[[str], Sample]) -> Iterat
     }
     saved = dict(registry.CONNECTORS)
     for kind, name in recorders.items():
-        registry.CONNECTORS[kind] = (f"{__name__}:{name}", saved[kind][1])
+        registry.register(kind, f"{__name__}:{name}", saved[kind][1])
     sources: dict[str, Any] = {}
     for kind in KINDS:
         config = sample_of(kind).config
