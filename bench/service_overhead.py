@@ -56,7 +56,7 @@ from rich.table import Table
 
 from livedata import sql
 from livedata.connectors.postgres import PostgresConnector, PostgresSource
-from livedata.encoders.base import BATCH_ROWS
+from livedata.encoders.base import BATCH_ROWS, Passing
 from livedata.encoders.json import JSONEncoder
 from livedata.sample.load import load_sample
 
@@ -276,8 +276,12 @@ def psycopg_json(conn: psycopg.Connection[Any], text: str) -> int:
 
 def core_json(connector: PostgresConnector, statement: sql.Statement) -> int:
     """livedata's own work without planning and HTTP: its connector, then its JSON encoder."""
-    with connector.stream(statement) as rows:
-        return sum(len(chunk) for chunk in JSONEncoder().encode(rows, lambda: {"rows": rows.rows}))
+    cursor = connector.stream(statement)
+    try:
+        rows = Passing(cursor.schema, cursor.batches)
+        return sum(len(chunk) for chunk in JSONEncoder().encode(rows, lambda: {"rows": 0}))
+    finally:
+        cursor.close()
 
 
 def in_process_variants(

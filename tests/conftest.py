@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.cache.entries import EntryHeader
@@ -59,20 +60,15 @@ def sample_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Sampl
 
 
 @pytest.fixture(scope="session")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
-    """Start real servers (uvicorn on a socket bound to port 0); return their base URLs.
+def serve_app() -> Iterator[Callable[[FastAPI], str]]:
+    """Serve an app with real uvicorn on a socket bound to port 0; return its base URL.
 
-    Each server gets its own cache directory unless ``cache_dir`` is given.
     The socket is listening before the server thread starts, so a client may connect at
     once: the kernel queues the connection until uvicorn accepts it. No readiness polling.
     """
     started: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(
-        catalog: Catalog | None = None, clock: Callable[[], float] = time.time, **settings: object
-    ) -> str:
-        settings.setdefault("cache_dir", tmp_path_factory.mktemp("cache"))
-        app = create_app(Settings(**settings), catalog, clock)  # type: ignore[arg-type]
+    def start(app: FastAPI) -> str:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
@@ -86,6 +82,22 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., st
     for server, thread in started:
         server.should_exit = True
         thread.join()
+
+
+@pytest.fixture(scope="session")
+def serve(
+    tmp_path_factory: pytest.TempPathFactory, serve_app: Callable[[FastAPI], str]
+) -> Callable[..., str]:
+    """Start real servers of livedata's app (see ``serve_app``); return their base URLs.
+    Each server gets its own cache directory unless ``cache_dir`` is given."""
+
+    def start(
+        catalog: Catalog | None = None, clock: Callable[[], float] = time.time, **settings: object
+    ) -> str:
+        settings.setdefault("cache_dir", tmp_path_factory.mktemp("cache"))
+        return serve_app(create_app(Settings(**settings), catalog, clock))  # type: ignore[arg-type]
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,13 @@ from livedata.cache.formats.base import FormatUnavailable
 from livedata.cache.formats.registry import cache_format
 from livedata.catalog import Catalog, load_catalog
 from livedata.encoders.registry import ENCODERS
-from livedata.errors import AccessFileError, CatalogError, LivedataError, UnsafeExposure
+from livedata.errors import (
+    AccessFileError,
+    CatalogError,
+    LivedataError,
+    Unauthenticated,
+    UnsafeExposure,
+)
 from livedata.plan import QueryRequest, invalidation_tag
 from livedata.results import Result, StoredResult
 from livedata.service import QueryService
@@ -431,6 +437,9 @@ def _toml(value: Any) -> str:
     return orjson.dumps(value).decode()  # strings, booleans and numbers read the same in TOML
 
 
+DEFAULT_TTL = 900  # seconds: long enough for a page view, short enough to leak little
+
+
 @token_app.command("issue")
 def token_issue(
     kid: Annotated[str, typer.Option(help="The [tokens.keys.<kid>] to sign with.")],
@@ -439,30 +448,50 @@ def token_issue(
     table: TablesOption = None,
     restrict: RestrictOption = None,
     admin: AdminOption = False,
-    ttl: Annotated[float, typer.Option(min=1, help="Seconds until it expires.")] = 900,
+    ttl: Annotated[
+        float | None,
+        typer.Option(min=1, help="Seconds until it expires (default: 900, or max_ttl if less)."),
+    ] = None,
     private_key: Annotated[
         Path | None, typer.Option(help="PEM private key (RS256, ES256, EdDSA); HS256 needs none.")
     ] = None,
     auth_file: AuthFileOption = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Sign an embed token (what a builder's backend does per page view) and print it."""
+    """Sign an embed token (what a builder's backend does per page view) and print it, once
+    it passes the checks the server will make: ttl, the key's ceiling, audience and issuer."""
     loaded = _load(catalog)
     authenticator = _access(auth_file, loaded)
-    config = None if authenticator is None else authenticator.access.tokens
-    if config is None:
+    verifier = None if authenticator is None else authenticator.tokens
+    if verifier is None:
         err.print("[red]error:[/red] the access file (--auth-file) has no [tokens] section")
+        raise typer.Exit(2)
+    config = verifier.config
+    ttl = min(DEFAULT_TTL, config.max_ttl) if ttl is None else ttl
+    if ttl > config.max_ttl:
+        err.print(
+            f"[red]error:[/red] --ttl {ttl:g} is over max_ttl ({config.max_ttl:g} s) in "
+            f"{auth_file}: the server would refuse the token"
+        )
         raise typer.Exit(2)
     grant = _grant(query, table, restrict, admin, loaded)
     try:
         signing = private_key.read_bytes() if private_key else signing_secret(config, kid)
         if signing is None:
             raise AccessFileError(f"tokens.keys.{kid} is asymmetric: pass --private-key FILE")
-        print(issue(config, kid, signing, subject, grant, ttl))
+        token = issue(config, kid, signing, subject, grant, ttl)
+        verifier.verify(token)  # a wrong private key or a grant over the ceiling shows here
+    except Unauthenticated as exc:
+        reason = escape(exc.reason)
+        err.print(
+            f"[red]error:[/red] the server would refuse this token: {reason}", highlight=False
+        )
+        raise typer.Exit(2) from exc
     except (OSError, CatalogError, jwt.PyJWTError, ValueError) as exc:
         message = exc.message if isinstance(exc, CatalogError) else str(exc)
         err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
         raise typer.Exit(2) from exc
+    print(token)
 
 
 def main() -> None:

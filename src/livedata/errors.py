@@ -9,6 +9,7 @@ them to exit codes. Each class carries a stable ``code`` that clients can switch
     ├── UnsafeExposure          a public address without authentication (start-up refused)
     ├── RequestError            the client asked for something it cannot have (4xx)
     │   ├── MalformedBody       the body is not JSON, or not the documented shape
+    │   ├── MalformedHeader     a header breaks HTTP's rules (a singleton field sent twice)
     │   ├── UnsupportedMediaType  the body is not declared as JSON
     │   ├── BodyTooLarge        the body is over the size limit
     │   ├── NotFound            no such table or query (with "did you mean")
@@ -75,6 +76,14 @@ class RequestError(LivedataError):
 
 class MalformedBody(RequestError):
     code = "malformed_body"
+
+
+class MalformedHeader(RequestError):
+    """The request's header section is not valid HTTP for livedata to act on, such as two
+    ``Authorization`` fields (RFC 9110 makes it a singleton): a proxy reading the other one
+    would see a different caller, so neither is taken."""
+
+    code = "malformed_header"
 
 
 class UnsupportedMediaType(RequestError):

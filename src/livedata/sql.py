@@ -87,9 +87,10 @@ def parse_named_query(text: str, dialect: str) -> NamedQuery:
     query = statements[0]
     names = set()
     for placeholder in query.find_all(exp.Placeholder):
-        if not placeholder.name:
+        name = placeholder.args.get("this")  # sqlglot names a positional one "?" otherwise
+        if not isinstance(name, str) or not name.isidentifier():
             raise SQLError("use named parameters like :country, not positional ones like ?")
-        names.add(placeholder.name)
+        names.add(name)
     return NamedQuery(query, frozenset(names))
 
 

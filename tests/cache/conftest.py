@@ -39,6 +39,39 @@ _DSN = PG_DSN
 RUNS_TABLE = "livedata_test_runs"
 
 
+# Each test's statement is told apart in pg_stat_statements by the name of its CTE: statements
+# are grouped by their parse tree, where a CTE's name counts but a column alias does not.
+PLAIN_SQL = """
+WITH {marker} AS (SELECT alpha_3, name FROM world_country_list WHERE region = :region)
+SELECT * FROM {marker} ORDER BY alpha_3
+"""
+# Half a second of work in PostgreSQL, so that concurrent requests really overlap.
+SLOW_SQL = """
+WITH {marker} AS (
+    SELECT alpha_3, name, population FROM world_country_list
+    WHERE region = :region AND (SELECT count(*) FROM pg_sleep(0.5)) = 1
+)
+SELECT * FROM {marker} ORDER BY alpha_3
+"""
+# Waits for advisory lock ``gate`` (taken shared, released when the statement ends), so a test
+# holding that lock decides when the statement may finish.
+GATED_SQL = """
+WITH {marker} AS (
+    SELECT alpha_3, name FROM world_country_list
+    WHERE region = :region AND population >= :at_least
+), gate AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({gate}))
+SELECT {marker}.* FROM {marker}, gate ORDER BY alpha_3
+"""
+REGION = {"region": {"type": "str"}}
+GATED = {**REGION, "at_least": {"type": "int", "default": 0}}
+
+
+def query(sql: str, **fields: Any) -> QueryConfig:
+    """A named query on source ``pg`` with the parameters ``sql`` uses."""
+    params = GATED if ":at_least" in sql else REGION
+    return QueryConfig.model_validate({"source": "pg", "sql": sql, "params": params, **fields})
+
+
 def counted_run(tag: str) -> str:
     """SQL (a FROM item) that records one run of the statement under ``tag``."""
     insert = f"INSERT INTO {RUNS_TABLE} (tag) VALUES (''{tag}'')"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cache.test_http_cache import Clock
+from tests.cache.traffic import Clock
 
 REVENUE = {"query": "revenue_by_shipmode"}  # reads tpch_lineitem
 REGION = {"query": "countries_by_region", "params": {"region": "Europe"}}

@@ -15,18 +15,9 @@ import pytest
 
 from livedata.catalog import load_catalog
 from livedata.settings import BUNDLED_CATALOG
+from tests.cache.traffic import Clock
 
 REGION = {"query": "countries_by_region", "params": {"region": "Europe"}}
-
-
-class Clock:
-    """Seconds since the epoch, moved forward only by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from livedata.catalog import load_catalog
 from livedata.settings import BUNDLED_CATALOG
-from tests.cache.test_http_cache import Clock
+from tests.cache.traffic import Clock
 
 REGION = {"query": "countries_by_region", "params": {"region": "Europe"}}
 COUNTRIES = {"table": "world_country_list", "limit": 5}

@@ -12,8 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.cache.test_http_cache import Clock
-from tests.cache.traffic import HIT, STORED, ask
+from tests.cache.traffic import HIT, STORED, Clock, ask
 
 LINEITEM = {"table": "tpch_lineitem", "limit": 2000}
 

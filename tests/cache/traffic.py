@@ -15,6 +15,16 @@ HIT = "livedata; hit"
 BOUND = 60.0  # seconds any bounded wait may last before the test fails; never a pace
 
 
+class Clock:
+    """Seconds since the epoch, moved forward only by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def ask(url: str, body: Body, **headers: str) -> httpx.Response:
     return httpx.post(f"{url}/query", json=body, headers=headers, timeout=BOUND)
 

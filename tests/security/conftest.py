@@ -71,31 +71,63 @@ def _pem(private: Any) -> bytes:
     )
 
 
+TOKEN_KEYS = {
+    "rs": {"algorithm": "RS256", "public_key": "rs.pub"},
+    "es": {"algorithm": "ES256", "public_key": "es.pub"},
+    "ed": {"algorithm": "EdDSA", "public_key": "ed.pub"},
+    "hs": {"algorithm": "HS256", "secret": {"file": "hs.secret"}},
+}
+JWKS_KID = "rs-next"  # the next key of a rotation, published in a JWKS file
+
+
+def _section(header: str, fields: Mapping[str, Any]) -> list[str]:
+    lines = [f"[{header}]"]
+    for name, value in fields.items():
+        if isinstance(value, Mapping):  # an inline table
+            value = "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
+        else:
+            value = json.dumps(value)
+        lines.append(f"{name} = {value}")
+    return lines
+
+
 def write_access(
-    directory: Path, api_keys: Mapping[str, Mapping[str, Any]]
+    directory: Path,
+    api_keys: Mapping[str, Mapping[str, Any]],
+    ceilings: Mapping[str, Mapping[str, Any]] | None = None,
+    name: str = "access",
+    **tokens: Any,
 ) -> tuple[Path, dict[str, str]]:
-    """An access file with these API key sections plus every token key; returns the keys."""
+    """``name``.toml with these API key sections, every token key (each with its ceiling, if
+    any; the JWKS key's goes into its JWKS entry) and ``tokens`` settings; returns the keys."""
+    ceilings = ceilings or {}
     lines, keys = [], {}
     for key_id, grant in api_keys.items():
         key, stored = new_key(key_id)
         keys[key_id] = key
-        lines += [f"[api_keys.{key_id}]", f'hash = "{stored}"']
-        lines += [f"{name} = {json.dumps(value)}" for name, value in grant.items()]
-    lines += [
-        "[tokens]",
-        f'audience = "{AUDIENCE}"',
-        'jwks = "jwks.json"',
-        '[tokens.keys.rs]\nalgorithm = "RS256"\npublic_key = "rs.pub"',
-        '[tokens.keys.es]\nalgorithm = "ES256"\npublic_key = "es.pub"',
-        '[tokens.keys.ed]\nalgorithm = "EdDSA"\npublic_key = "ed.pub"',
-        '[tokens.keys.hs]\nalgorithm = "HS256"\nsecret = { file = "hs.secret" }',
-    ]
-    path = directory / "access.toml"
+        lines += _section(f"api_keys.{key_id}", {"hash": stored, **grant})
+    lines += _section("tokens", {"audience": AUDIENCE, "jwks": f"{name}.jwks.json", **tokens})
+    for kid, key_fields in TOKEN_KEYS.items():
+        lines += _section(f"tokens.keys.{kid}", key_fields)
+        if kid in ceilings:
+            lines += _section(f"tokens.keys.{kid}.ceiling", ceilings[kid])
+    jwk = json.loads((directory / f"{JWKS_KID}.jwk").read_text())
+    if JWKS_KID in ceilings:
+        jwk["ceiling"] = ceilings[JWKS_KID]
+    (directory / f"{name}.jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    path = directory / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path, keys
 
 
 EVERYTHING = {"queries": ["*"], "tables": ["*"]}
+DASHBOARD = {  # a dashboard backend's key: two names, and always one tenant
+    "queries": ["countries_by_region"],
+    "tables": ["world_country_list"],
+    "required_restrictions": ["region"],
+}
+# Ceilings for an access file of their own (`write_access(..., CEILINGS)`); hs and rs: none.
+CEILINGS = {"ed": DASHBOARD, JWKS_KID: DASHBOARD, "es": {**EVERYTHING, "admin": True}}
 
 
 @pytest.fixture(scope="session")
@@ -105,19 +137,20 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> Credentials:
         "rs": ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         "es": ("ES256", ec.generate_private_key(ec.SECP256R1())),
         "ed": ("EdDSA", ed25519.Ed25519PrivateKey.generate()),
-        "rs-next": ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        JWKS_KID: ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
     }
     public_pem = {kid: _pem(key) for kid, (_, key) in private.items()}
     for kid in ("rs", "es", "ed"):
         (directory / f"{kid}.pub").write_bytes(public_pem[kid])
-    # The next key of a rotation, published as a JWKS document.
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private["rs-next"][1].public_key()))
-    jwks = {"keys": [{**jwk, "kid": "rs-next", "alg": "RS256", "use": "sig"}]}
-    (directory / "jwks.json").write_text(json.dumps(jwks))
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private[JWKS_KID][1].public_key()))
+    jwk = {**jwk, "kid": JWKS_KID, "alg": "RS256", "use": "sig"}
+    (directory / f"{JWKS_KID}.jwk").write_text(json.dumps(jwk))
     secret = "a-shared-secret-of-thirty-two-bytes-or-more"  # noqa: S105  # made for this test
     (directory / "hs.secret").write_text(secret + "\n")
     access, keys = write_access(
-        directory, {"reader": EVERYTHING, "ops": {**EVERYTHING, "admin": True}}
+        directory,
+        {"reader": EVERYTHING, "ops": {**EVERYTHING, "admin": True}},
+        ceilings={"rs": {**EVERYTHING, "admin": True}},  # the others have none
     )
     signing: dict[str, tuple[str, Any]] = {**private, "hs": ("HS256", secret)}
     return Credentials(access, signing, public_pem, keys)

@@ -10,14 +10,17 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from jwt.algorithms import RSAAlgorithm
 
 from livedata.auth.keys import digest
-from tests.security.conftest import Credentials
+from tests.security.conftest import CEILINGS, Credentials, write_access
 
 LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 
@@ -112,6 +115,50 @@ def test_token_issue_errors(credentials: Credentials, args: list[str], says: str
     assert says in done.stderr
 
 
+HS = ["--kid", "hs"]  # no ceiling
+ED = ["--kid", "ed", "--private-key", "ed.pem"]  # the dashboard's ceiling
+ASIA = ["-r", "region=Asia"]
+DASHBOARD_GRANT = ["-q", "countries_by_region", *ASIA]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param([*HS, "--ttl", "900"], "--ttl 900 is over max_ttl (600 s)", id="ttl"),
+        pytest.param([*HS, "-q", "*", "--admin"], "admin is beyond", id="admin-no-ceiling"),
+        pytest.param([*ED, "--admin", *DASHBOARD_GRANT], "admin is beyond", id="admin"),
+        pytest.param([*ED, "-q", "country", *ASIA], "queries ['country']", id="query"),
+        pytest.param([*ED, "-t", "*", *ASIA], "tables ['*']", id="table"),
+        pytest.param(
+            [*ED, "-q", "countries_by_region"], "restrictions on ['region']", id="restrict"
+        ),
+        pytest.param([*ED[:3], "other.pem", *DASHBOARD_GRANT], "InvalidSignature", id="wrong-key"),
+        pytest.param([*ED, "--ttl", "600", *DASHBOARD_GRANT], None, id="within"),
+        pytest.param([*ED, *DASHBOARD_GRANT], None, id="default-ttl-is-at-most-max-ttl"),
+    ],
+)
+def test_token_issue_refuses_to_mint_what_the_server_would_refuse(
+    credentials: Credentials, tmp_path: Path, args: list[str], says: str | None
+) -> None:
+    """It checks the token against the access file it was given (max_ttl 600, the ed key a
+    dashboard's ceiling, hs none) and exits 2 naming the mismatch, printing no token."""
+    directory = credentials.access_file.parent
+    access, _ = write_access(directory, {}, CEILINGS, name="short-lived", max_ttl=600)
+    (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
+    other = Ed25519PrivateKey.generate()  # not the key whose public half the server has
+    pem = other.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    (tmp_path / "other.pem").write_bytes(pem)
+    args = [str(tmp_path / a) if a.endswith(".pem") else a for a in args]
+    done = run("token", "issue", "--auth-file", str(access), "--subject", "u", *args)
+    if says is None:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count(".") == 2  # one JWT
+        return
+    assert done.returncode == 2, done.stdout
+    assert says in " ".join(done.stderr.split())
+    assert done.stdout == ""
+
+
 SECRET = "hunter2-correct-horse"  # noqa: S105  # the secret the check must find, never print
 CATALOG = """
 [sources.db]
@@ -168,6 +215,9 @@ def test_the_access_file_is_checked_for_plain_text_secrets_too(tmp_path: Path) -
     assert SECRET not in done.stderr + done.stdout
 
 
+HS256_FROM_FILE = 'algorithm = "HS256"\nsecret = { file = "long" }'
+
+
 @pytest.mark.parametrize(
     ("key_lines", "says"),
     [
@@ -176,6 +226,16 @@ def test_the_access_file_is_checked_for_plain_text_secrets_too(tmp_path: Path) -
         pytest.param('algorithm = "EdDSA"\npublic_key = "ed.pem"', "private key", id="private"),
         pytest.param('algorithm = "none"\npublic_key = "ed.pem"', "algorithm", id="alg-none"),
         pytest.param('algorithm = "RS256"\nsecret = { env = "X" }', "public_key", id="no-key"),
+        pytest.param(
+            f'{HS256_FROM_FILE}\nceiling = {{ queries = ["countrys"] }}',
+            "tokens.keys.k ceiling: No query named 'countrys'. Did you mean 'country'?",
+            id="ceiling-unknown-query",
+        ),
+        pytest.param(
+            f"{HS256_FROM_FILE}\nceiling = {{ admn = true }}",
+            "tokens.keys.k.ceiling.admn: unknown field",
+            id="ceiling-unknown-field",
+        ),
     ],
 )
 def test_a_broken_token_key_stops_start_up(
@@ -183,6 +243,7 @@ def test_a_broken_token_key_stops_start_up(
 ) -> None:
     (tmp_path / "ed.pem").write_bytes(credentials.private_pem("ed"))
     (tmp_path / "short").write_text("too-short")
+    (tmp_path / "long").write_text("long-enough-for-hs256-thirty-two-bytes")
     access = tmp_path / "access.toml"
     access.write_text(f'[tokens]\naudience = "a"\n[tokens.keys.k]\n{key_lines}\n')
     done = run("catalog", "check", LIVEDATA_AUTH_FILE=str(access))
@@ -191,15 +252,28 @@ def test_a_broken_token_key_stops_start_up(
     assert "BEGIN PRIVATE KEY" not in done.stderr
 
 
+OCT_32 = {"kty": "oct", "alg": "HS256", "k": "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE"}
+
+
 @pytest.mark.parametrize(
     ("jwk", "says"),
     [
         pytest.param({"kty": "oct", "alg": "HS256", "k": "YQ"}, "32 bytes", id="short-secret"),
         pytest.param(None, "private key", id="private"),
+        pytest.param(
+            {**OCT_32, "ceiling": {"tables": ["lineitem"]}},
+            "kid 'k' ceiling: No table named 'lineitem'. Did you mean 'tpch_lineitem'?",
+            id="ceiling-unknown-table",
+        ),
+        pytest.param(
+            {**OCT_32, "ceiling": {"admin": True, "admn": True}},
+            "ceiling of kid 'k' in",
+            id="ceiling-unknown-field",
+        ),
     ],
 )
 def test_a_jwks_file_is_held_to_the_same_rules(
-    tmp_path: Path, jwk: dict[str, str] | None, says: str
+    tmp_path: Path, jwk: dict[str, Any] | None, says: str
 ) -> None:
     if jwk is None:  # an RSA private key, published by mistake
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -18,6 +18,12 @@ HS256 secret is a ``{ env = ... }`` or ``{ file = ... }`` reference.
     [tokens.keys.embed-2026-11]          # the kid
     algorithm = "EdDSA"
     public_key = "keys/embed-2026-11.pub"
+    [tokens.keys.embed-2026-11.ceiling]  # the most its tokens may grant
+    queries = ["countries_by_region"]
+    required_restrictions = ["region"]  # every token must force one
+
+A token key's ceiling bounds what a leak of its signing key is worth: its tokens may grant no
+more (``admin`` only when the ceiling says so), and a token asking for more is refused whole.
 """
 
 from __future__ import annotations
@@ -41,11 +47,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Grant(_Strict):
-    """What a key or token lets its holder do; the same fields in the file and in token claims."""
+class Allowance(_Strict):
+    """Allow-lists of named queries and tables, in a grant and in a ceiling alike."""
 
     queries: list[str] = Field(default_factory=list, description='Named queries; ["*"]: all.')
     tables: list[str] = Field(default_factory=list, description='Tables; ["*"]: all.')
+
+
+class Grant(Allowance):
+    """What a key or token lets its holder do; the same fields in the file and in token claims."""
+
     restrictions: dict[str, Restriction] = Field(
         default_factory=dict,
         description="Forced values: a named query's parameter, or an equality filter on a "
@@ -61,6 +72,38 @@ class Grant(_Strict):
             restrictions=dict(self.restrictions),
             admin=self.admin,
         )
+
+
+class Ceiling(Allowance):
+    """The most a token signed with one key may grant, so a leaked key is worth no more.
+    Omitted lists are empty, as in a grant."""
+
+    required_restrictions: list[str] = Field(
+        default_factory=list,
+        description="Restrictions every token must carry, with any value (e.g. a tenant).",
+    )
+    admin: bool = Field(default=False, description="Its tokens may grant admin.")
+
+    def excess(self, grant: Grant) -> str | None:
+        """What ``grant`` asks beyond this ceiling, or None when it fits. Nothing is trimmed:
+        a token asking for more is a mistake or a forgery, and either is refused."""
+        for kind, asked, allowed in (
+            ("queries", grant.queries, self.queries),
+            ("tables", grant.tables, self.tables),
+        ):
+            beyond = [] if "*" in allowed else sorted(set(asked) - set(allowed))
+            if beyond:
+                return f"{kind} {beyond} are beyond its ceiling"
+        missing = sorted(set(self.required_restrictions) - set(grant.restrictions))
+        if missing:
+            return f"its ceiling requires restrictions on {missing}"
+        if grant.admin and not self.admin:
+            return "admin is beyond its ceiling"
+        return None
+
+
+# What a key without a ``ceiling`` may grant: any query or table, never admin.
+NO_CEILING = Ceiling(queries=["*"], tables=["*"])
 
 
 class ApiKey(Grant):
@@ -80,6 +123,9 @@ class TokenKey(_Strict):
     algorithm: Literal["HS256", "RS256", "ES256", "EdDSA"]
     public_key: Path | None = Field(default=None, description="PEM file (RS256, ES256, EdDSA).")
     secret: SecretRef | None = Field(default=None, description="HS256 shared secret: env or file.")
+    ceiling: Ceiling | None = Field(
+        default=None, description="The most its tokens may grant; none: anything but admin."
+    )
 
     @model_validator(mode="after")
     def _material(self) -> TokenKey:
@@ -131,7 +177,7 @@ def load_access(path: Path, catalog: Catalog) -> AccessFile:
     return _relative_to(access, path.parent)
 
 
-def check_grant(grant: Grant, catalog: Catalog, where: str) -> None:
+def check_grant(grant: Allowance, catalog: Catalog, where: str) -> None:
     """A typo in an allow-list would silently deny; say so at start-up instead."""
     for kind, names, known in (
         ("query", grant.queries, catalog.queries),

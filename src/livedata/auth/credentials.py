@@ -3,10 +3,17 @@
 Credentials come from ``Authorization: Bearer <credential>`` only: an API key (``ld_...``)
 or an embed token (a JWT). Every failure raises ``Unauthenticated`` with one public message;
 its ``reason`` (never the credential) is for the server's log.
+
+Parsing is as strict as the RFCs: only SP and HTAB are trimmed (RFC 9110's optional
+whitespace; ``str.strip()`` would also drop NBSP, NEL and other Unicode spaces, so a key with
+junk after it would pass), the scheme is case-insensitive, one or more SP separate it from
+the credential, and the credential is an RFC 6750 b64token. Our API keys and JWTs are all
+b64tokens, so anything else is not one of ours.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from livedata.auth import keys
@@ -16,25 +23,29 @@ from livedata.auth.tokens import TokenVerifier
 from livedata.catalog import Catalog
 from livedata.errors import Unauthenticated
 
+_OPTIONAL_WHITESPACE = " \t"  # RFC 9110 5.6.3: OWS is SP and HTAB, nothing else
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 2.1
+
 
 class Authenticator:
-    def __init__(self, access: AccessFile) -> None:
+    def __init__(self, access: AccessFile, catalog: Catalog) -> None:
         self.access = access
-        self.tokens = None if access.tokens is None else TokenVerifier.from_config(access.tokens)
+        tokens = access.tokens
+        self.tokens = None if tokens is None else TokenVerifier.from_config(tokens, catalog)
 
     @classmethod
     def from_file(cls, path: Path | None, catalog: Catalog) -> Authenticator | None:
         """None when no access file is configured: authentication is off (loopback only)."""
-        return None if path is None else cls(load_access(path, catalog))
+        return None if path is None else cls(load_access(path, catalog), catalog)
 
     def authenticate(self, authorization: str | None) -> Caller | None:
         """The caller behind the header; None when the request carries no credentials."""
         if authorization is None:
             return None
-        scheme, _, credential = authorization.strip().partition(" ")
-        credential = credential.strip()
-        if scheme.lower() != "bearer" or not credential:
-            raise Unauthenticated("Authorization is not 'Bearer <credential>'")
+        scheme, _, credential = authorization.strip(_OPTIONAL_WHITESPACE).partition(" ")
+        credential = credential.lstrip(" ")
+        if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(credential):
+            raise Unauthenticated("Authorization is not 'Bearer <b64token>'")
         key_id = keys.key_id(credential)
         if key_id is not None:
             return self._api_key(key_id, credential)

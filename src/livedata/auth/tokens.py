@@ -8,12 +8,15 @@ access file names one. Rotation: add the new kid, sign with it, remove the old o
 last tokens have expired.
 
 Claims beyond the registered ones are the grant: ``queries``, ``tables``, ``restrictions``,
-``admin``, as in an ``[api_keys.<id>]`` section.
+``admin``, as in an ``[api_keys.<id>]`` section. Each key's ``ceiling`` (in its
+``[tokens.keys.<kid>]`` section, or a ``"ceiling"`` member of its JWKS entry) bounds that
+grant, since whoever holds the signing key writes the claims.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,17 +27,32 @@ import jwt
 from jwt.algorithms import get_default_algorithms
 from pydantic import ValidationError
 
-from livedata.auth.access import ALGORITHMS, Grant, TokenKey, Tokens
+from livedata.auth.access import (
+    ALGORITHMS,
+    NO_CEILING,
+    Ceiling,
+    Grant,
+    TokenKey,
+    Tokens,
+    check_grant,
+)
 from livedata.auth.caller import Caller
+from livedata.catalog import Catalog, explain
 from livedata.errors import AccessFileError, CatalogError, Unauthenticated
 
+log = logging.getLogger("livedata.auth")
+
 _REQUIRED = ["exp", "aud", "sub"]
+_DATES = ("exp", "nbf", "iat")  # RFC 7519 NumericDates
+_LAST_DATE = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @dataclass(frozen=True)
 class VerificationKey:
     algorithm: str
     key: Any = field(repr=False)  # a parsed public key, or the HS256 secret as bytes
+    where: str  # where the access file or JWKS file declares it, for messages
+    ceiling: Ceiling | None = None
 
 
 class TokenVerifier:
@@ -43,14 +61,24 @@ class TokenVerifier:
         self.keys = dict(keys)
 
     @classmethod
-    def from_config(cls, config: Tokens) -> TokenVerifier:
-        """Parse every key once, at start-up: a bad PEM or a missing secret stops it there."""
+    def from_config(cls, config: Tokens, catalog: Catalog) -> TokenVerifier:
+        """Parse every key once, at start-up: a bad PEM, a missing secret or a ceiling naming
+        an unknown query stops it there."""
         keys = {kid: _parse(kid, key) for kid, key in config.keys.items()}
         if config.jwks is not None:
             for kid, key in _jwks(config.jwks).items():
                 if kid in keys:
                     raise AccessFileError(f"{config.jwks}: kid {kid!r} is also in [tokens.keys].")
                 keys[kid] = key
+        for key in keys.values():
+            if key.ceiling is not None:
+                check_grant(key.ceiling, catalog, f"{key.where} ceiling")
+            else:
+                log.warning(
+                    "%s has no ceiling: its tokens may grant every query and table (never "
+                    "admin). Give it one to bound what a leak of its signing key is worth.",
+                    key.where,
+                )
         return cls(config, keys)
 
     def verify(self, token: str) -> Caller:
@@ -72,20 +100,51 @@ class TokenVerifier:
                 algorithms=[key.algorithm],
                 audience=config.audience,
                 issuer=config.issuer,
-                leeway=config.leeway,
-                options={"require": [*_REQUIRED, *(["iss"] if config.issuer else [])]},
+                options={
+                    "require": [*_REQUIRED, *(["iss"] if config.issuer else [])],
+                    # Dates are checked below, range first: PyJWT would accept "exp": "123"
+                    # and leave 10**400 to whatever arithmetic comes next.
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except Exception as exc:  # whatever breaks the verifier, the token is not valid
             raise Unauthenticated(f"token rejected: {type(exc).__name__}: {exc}") from exc
         if not isinstance(claims["sub"], str) or not claims["sub"].strip():
             raise Unauthenticated("token sub is empty: every holder would share one identity")
-        if float(claims["exp"]) > time.time() + config.max_ttl + config.leeway:
-            raise Unauthenticated(f"token lives longer than max_ttl ({config.max_ttl:.0f} s)")
+        problem = date_problem(claims, time.time(), config)
+        if problem is not None:
+            raise Unauthenticated(problem)
         try:
             grant = Grant.model_validate({k: claims[k] for k in Grant.model_fields if k in claims})
         except ValidationError as exc:
             raise Unauthenticated(f"token grant claims are malformed: {exc.error_count()}") from exc
+        excess = (key.ceiling or NO_CEILING).excess(grant)
+        if excess is not None:
+            raise Unauthenticated(f"token asks more than key {kid!r} may grant: {excess}")
         return grant.caller(f"token:{claims['sub']}")
+
+
+def date_problem(claims: Mapping[str, Any], now: float, config: Tokens) -> str | None:
+    """Why the token's dates make it invalid at ``now``, or None. Each NumericDate is checked
+    to be a JSON number from 1970 to 9999 before any arithmetic: JSON allows 1 followed by 400
+    zeros, which no float holds."""
+    for name in _DATES:
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"token {name} is not a number"
+        if not 0 <= value <= _LAST_DATE:  # False for NaN too
+            return f"token {name} is not a date from 1970 to 9999"
+    leeway = config.leeway
+    if claims["exp"] <= now - leeway:
+        return "token expired"
+    if claims["exp"] > now + config.max_ttl + leeway:
+        return f"token lives longer than max_ttl ({config.max_ttl:.0f} s)"
+    for name in ("nbf", "iat"):
+        if claims.get(name, 0) > now + leeway:
+            return f"token is not valid yet ({name} is in the future)"
+    return None
 
 
 def issue(
@@ -133,7 +192,7 @@ def _parse(kid: str, key: TokenKey) -> VerificationKey:
             raise AccessFileError(f"{where}.secret: {exc.message}") from exc
         if len(secret) < 32:  # RFC 7518 3.2: at least the hash's size
             raise AccessFileError(f"{where}.secret: use 32 bytes or more (openssl rand -hex 32)")
-        return VerificationKey("HS256", secret)
+        return VerificationKey("HS256", secret, where, key.ceiling)
     assert key.public_key is not None
     try:
         pem = key.public_key.read_bytes()
@@ -146,16 +205,28 @@ def _parse(kid: str, key: TokenKey) -> VerificationKey:
         ) from exc
     if hasattr(parsed, "private_bytes"):
         raise AccessFileError(f"{where}.public_key: this is a private key; give the public one")
-    return VerificationKey(key.algorithm, parsed)
+    return VerificationKey(key.algorithm, parsed, where, key.ceiling)
 
 
-def _checked(where: str, key: VerificationKey) -> VerificationKey:
+def _checked(key: VerificationKey) -> VerificationKey:
     """The rules ``[tokens.keys]`` entries follow, for keys from a JWKS file too."""
     if isinstance(key.key, bytes) and len(key.key) < 32:  # RFC 7518 3.2
-        raise AccessFileError(f"{where}: an HS256 secret needs 32 bytes or more")
+        raise AccessFileError(f"{key.where}: an HS256 secret needs 32 bytes or more")
     if hasattr(key.key, "private_bytes"):
-        raise AccessFileError(f"{where}: this is a private key; publish the public one")
+        raise AccessFileError(f"{key.where}: this is a private key; publish the public one")
     return key
+
+
+def _ceiling(path: Path, kid: str, jwk: Mapping[str, Any]) -> Ceiling | None:
+    """A JWKS entry's ``"ceiling"`` member: RFC 7517 lets a JWK carry members of its own."""
+    if "ceiling" not in jwk:
+        return None
+    try:
+        return Ceiling.model_validate(jwk["ceiling"])
+    except ValidationError as exc:
+        raise AccessFileError(
+            f"the ceiling of kid {kid!r} in {explain(path, exc, Ceiling)}"
+        ) from exc
 
 
 def _jwks(path: Path) -> dict[str, VerificationKey]:
@@ -168,9 +239,10 @@ def _jwks(path: Path) -> dict[str, VerificationKey]:
                 raise AccessFileError(
                     f"{path}: every key needs a kid and an alg among {', '.join(ALGORITHMS)}"
                 )
-            keys[kid] = _checked(
-                f"{path}: kid {kid!r}", VerificationKey(alg, jwt.PyJWK(data, alg).key)
-            )
+            where = f"{path}: kid {kid!r}"
+            parsed = jwt.PyJWK(data, alg).key
+            ceiling = _ceiling(path, kid, data)
+            keys[kid] = _checked(VerificationKey(alg, parsed, where, ceiling))
     except (OSError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
         raise AccessFileError(f"{path}: not a readable JWKS file ({type(exc).__name__})") from exc
     return keys

@@ -6,6 +6,8 @@ still take credentials when sent, and show more with them. Without an access fil
 caller is ``ANONYMOUS`` (full access), which is why the server then serves loopback only.
 
 All authentication failures get one body and one challenge; the reason goes to the log.
+Two or more ``Authorization`` fields are a malformed request (400), not a failure to
+authenticate: a proxy in front may have judged the request by the other one.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livedata.auth.caller import ANONYMOUS, NOBODY, Caller
 from livedata.auth.credentials import Authenticator
-from livedata.errors import Forbidden, Unauthenticated
-from livedata.web.errors import CHALLENGE, error_response
+from livedata.errors import Forbidden, MalformedHeader, Unauthenticated
+from livedata.web.errors import CHALLENGE, error_response, status_for
 from livedata.web.models import ErrorBody
 
 log = logging.getLogger("livedata.auth")
@@ -49,20 +51,11 @@ class Authentication:
         try:
             state["caller"] = self._caller(scope)
         except Unauthenticated as exc:
-            log.warning(
-                "request %s to %r: authentication failed: %s",
-                state.get("request_id"),
-                scope["path"],
-                exc.reason,
-            )
-            response = error_response(
-                Request(scope),
-                401,
-                exc.code,
-                exc.message,
-                headers={"WWW-Authenticate": CHALLENGE},
-            )
-            await response(scope, receive, send)
+            challenge = {"WWW-Authenticate": CHALLENGE}
+            await _refuse(exc, exc.reason, challenge, scope, receive, send)
+            return
+        except MalformedHeader as exc:
+            await _refuse(exc, exc.message, None, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -72,12 +65,40 @@ class Authentication:
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
         if any(name.lower() in _URL_CREDENTIALS for name, _ in query):
             raise Unauthenticated("credentials in the URL query string")
-        caller = self.authenticator.authenticate(Headers(scope=scope).get("authorization"))
+        fields = Headers(scope=scope).getlist("authorization")
+        if len(fields) > 1:
+            raise MalformedHeader(
+                f"Send one Authorization header, not {len(fields)}: credentials name one caller.",
+                header="authorization",
+                count=len(fields),
+            )
+        caller = self.authenticator.authenticate(fields[0] if fields else None)
         if caller is not None:
             return caller
         if scope["path"] in PUBLIC:
             return NOBODY
         raise Unauthenticated("no Authorization header")
+
+
+async def _refuse(
+    exc: Unauthenticated | MalformedHeader,
+    reason: str,
+    headers: dict[str, str] | None,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Answer in the JSON error shape; the log says why, never with the credential."""
+    log.warning(
+        "request %s to %r: authentication failed: %s",
+        scope["state"].get("request_id"),
+        scope["path"],
+        reason,
+    )
+    response = error_response(
+        Request(scope), status_for(exc), exc.code, exc.message, exc.details, headers=headers
+    )
+    await response(scope, receive, send)
 
 
 def caller_of(request: Request) -> Caller:

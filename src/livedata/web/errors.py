@@ -23,6 +23,7 @@ log = logging.getLogger("livedata.web")
 
 STATUS: dict[type[errors.LivedataError], int] = {
     errors.MalformedBody: 400,
+    errors.MalformedHeader: 400,
     errors.UnsupportedMediaType: 415,
     errors.BodyTooLarge: 413,
     errors.NotFound: 404,
