@@ -49,6 +49,7 @@ def raised(connector: Connector[Any], text: str) -> BaseException:
 
 
 def failure(step: Callable[[], object]) -> BaseException:
+    """What ``step`` raises; it must raise."""
     try:
         step()
     except Exception as exc:
