@@ -41,7 +41,7 @@ from livedata.freshness import (
     decide,
     may_serve_stale_on_error,
 )
-from livedata.plan import Plan, Planner, QueryRequest, Style
+from livedata.plan import Plan, Planner, QueryRequest
 from livedata.quota.store import QuotaStore, open_store
 from livedata.results import LiveResult, Result, StoredResult, header_for
 from livedata.schemas import Schemas
@@ -85,14 +85,10 @@ class QueryService:
         self.tier = tier  # None when nothing is ever cached
         self.quota = open_store(None) if quota is None else quota  # rate limits use it too
         self.tally = Tally()
-        styles = {
-            name: Style(connector.dialect, connector.paramstyle)
-            for name, connector in sources.connectors.items()
-        }
         defaults = Policy(
             settings.cache_ttl, settings.cache_stale_while_revalidate, settings.cache_stale_if_error
         )
-        self.planner = Planner(catalog, styles, defaults)
+        self.planner = Planner(catalog, defaults)
         self.admission = Admission(
             catalog.sources, sources, self.quota, clock, settings.cache_error_ttl, self.tally
         )
