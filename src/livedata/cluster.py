@@ -122,16 +122,21 @@ class Cluster:
         self._lost_at = -float("inf")
         self._waiting: dict[str, list[asyncio.Event]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._attempted = asyncio.Event()  # the first subscription attempt has ended
 
     @property
     def enabled(self) -> bool:
         return self._redis is not None
 
     async def start(self) -> None:
-        """Subscribe (in the background, retrying until Redis answers)."""
+        """Subscribe, waiting for the first attempt (within the timeout) so that the first
+        requests already coordinate; then keep the subscription in the background, retrying
+        while Redis does not answer."""
         if self._url is not None and self._listener is None:
             self._lost(None)
             self._listener = asyncio.ensure_future(self._listen(self._url))
+            with anyio.move_on_after(self.timeout):
+                await self._attempted.wait()
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -331,6 +336,7 @@ class Cluster:
                     await pubsub.subscribe(_EVENTS)
                     loaded = await listener.hgetall(_GENERATIONS)
                     self._resynced({_text(k): int(v) for k, v in loaded.items()})
+                    self._attempted.set()
                     while True:
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=RETRY_SECONDS
@@ -339,6 +345,7 @@ class Cluster:
                             self._heard(_text(message["data"]))
             except (redis.exceptions.RedisError, OSError) as exc:
                 self._lost(exc)
+                self._attempted.set()
             finally:
                 with contextlib.suppress(Exception):
                     await listener.aclose()

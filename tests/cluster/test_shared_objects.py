@@ -3,8 +3,10 @@ callers with different restrictions never share one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import obstore
@@ -29,6 +31,16 @@ def bucket(seaweedfs: SeaweedFS, prefix: str) -> S3Store:
         region="us-east-1",
         client_options={"allow_http": True},
     )
+
+
+def uploaded(store: S3Store) -> list[dict[str, Any]]:
+    """The objects in the bucket once there is one: a node uploads its entry after the
+    response that fetched it is sent."""
+    deadline = time.monotonic() + BOUND
+    while not (found := [dict(meta) for page in obstore.list(store) for meta in page]):
+        assert time.monotonic() < deadline, "no object was uploaded"
+        time.sleep(0.05)  # polling the bucket, within the bound
+    return found
 
 
 def catalog_file(postgres: Postgres, tmp_path: Path, marker: str) -> Path:
@@ -62,7 +74,7 @@ def test_a_damaged_object_is_a_miss_and_is_replaced(
     first = httpx.post(f"{a}/query", json=body, timeout=BOUND)
     assert first.headers["cache-status"] == STORED
     store = bucket(seaweedfs, started.prefix)
-    [listed] = [meta for page in obstore.list(store) for meta in page]
+    [listed] = uploaded(store)
     obstore.put(
         store, listed["path"], damage(obstore.get(store, listed["path"]).bytes().to_bytes())
     )
