@@ -23,7 +23,8 @@ def test_the_quick_study_writes_results_report_and_plots(tmp_path: Path) -> None
         [
             sys.executable,
             "-m",
-            "livedata.study.cli",
+            "livedata.cli",
+            "bench",
             "formats",
             "--quick",
             "--out",
