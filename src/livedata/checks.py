@@ -25,7 +25,7 @@ import anyio
 import anyio.to_thread
 
 from livedata.connectors.stream import Caps
-from livedata.errors import InvalidParameter, LivedataError
+from livedata.errors import InvalidParameter, LivedataError, SourceUnavailable
 from livedata.params import ParamSpec
 from livedata.plan import QueryRequest, Target
 from livedata.service import QueryService
@@ -181,14 +181,15 @@ def sample_value(spec: ParamSpec) -> Any:
 
 
 def _reason(error: LivedataError) -> str:
-    """The error's message, with the driver's first line when it hides one (the operator
-    reads this, not a client), passwords masked."""
+    """The error's message; for a source that cannot be reached, with the driver's reason,
+    which a client never sees (it may name an address) but the operator needs; any
+    password in it masked."""
     message = error.message
     cause = error.__cause__
-    if cause is not None:
+    if isinstance(error, SourceUnavailable) and cause is not None:
         lines = str(cause).strip().splitlines()
-        if lines and lines[0] not in message:
-            message = f"{message.rstrip('.')} ({lines[0][:200]})"
+        reason = lines[0][:200] if lines else type(cause).__name__
+        message = f"{message.removesuffix('; try again later.')}: {reason}"
     return _PASSWORD.sub(r"\1***", message)
 
 
