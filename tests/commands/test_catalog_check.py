@@ -111,7 +111,8 @@ def test_every_problem_the_sources_show_is_named_at_once(
     assert "tables.lineitem.columns: 'l_shipmod' is not a column" in message
     assert "did you mean 'l_shipmode'?" in message
     assert "queries.reads_nothing.sql: it fails with no parameters" in message
-    assert "by_region" not in message and "by_codes" not in message
+    assert "by_region" not in message
+    assert "by_codes" not in message
     assert "Traceback" not in done.stderr
 
 

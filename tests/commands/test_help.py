@@ -19,7 +19,8 @@ def _paths(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[str, 
         assert command.callback is not None
         paths.append((*prefix, command.name or command.callback.__name__))
     for sub in group.registered_groups:
-        assert sub.typer_instance is not None and sub.name is not None
+        assert sub.typer_instance is not None
+        assert sub.name is not None
         paths += _paths(sub.typer_instance, (*prefix, sub.name))
     return paths
 
