@@ -49,7 +49,9 @@ def cell_table(
     for cell in results["cells"]:
         key = (cell["format"], cell["shape"])
         values[key] = pick(cell) if cell["status"] == "ok" else None
-        if cell["status"] in _STATUS_WORDS:
+        if cell["status"] == "skipped":  # one footnote for all: the figures are in the JSON
+            why[key] = ("slow", _budget(results))
+        elif cell["status"] in _STATUS_WORDS:
             word, prefix = _STATUS_WORDS[cell["status"]]
             why[key] = (word, _reason(prefix, cell["note"], cell["format"], cell["status"]))
         else:
@@ -73,7 +75,11 @@ def hit_table(
             continue
         key = (row["format"], row["shape"])
         if "skipped" in row:
-            why[key] = ("slow", f"{row['format']}: {row['skipped']}")
+            why[key] = (
+                "slow",
+                "skipped: the format's own cell was not measured, or one read of it times the "
+                "runs would be over the time budget (results.json says which)",
+            )
         elif (row["response"], row["mode"], row["concurrency"]) == (response, mode, concurrency):
             values[key] = float(row["latency"]["median"])
     absent = (
@@ -89,6 +95,15 @@ def hit_table(
         for shape in results["shapes"]:
             why.setdefault((fmt, shape), ("n/a", absent))
     return _ratios(title, "s", formats, list(results["shapes"]), values, why)
+
+
+def _budget(results: dict[str, Any]) -> str:
+    budget = results["meta"]["settings"].get("budget", 30.0)
+    return (
+        f"skipped by the time budget ({budget:g} s per format and shape, --budget): one round "
+        "trip, repeated for every timed figure, would take longer (results.json has each "
+        "cell's estimate)"
+    )
 
 
 def _reason(prefix: str, note: str, fmt: str, status: str) -> str:
