@@ -3,6 +3,8 @@ every command that reads them, with exit code 2, the variable, and the fix."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.test_cli import run
@@ -93,3 +95,19 @@ def test_an_override_of_an_existing_entry_applies() -> None:
 def test_the_test_suites_own_variable_is_not_a_setting_yet_allowed() -> None:
     done = run("catalog", "check", env={"LIVEDATA_TEST_DATABASE": "elsewhere"})
     assert done.returncode == 0, done.stderr
+
+
+def test_a_secret_the_catalog_names_may_use_the_prefix(tmp_path: Path) -> None:
+    catalog = tmp_path / "secret.toml"
+    catalog.write_text(
+        '[sources.db]\nkind = "postgres"\ndatabase = "x"\n'
+        'password = { env = "LIVEDATA_SHOP_PASSWORD" }\n'
+    )
+    done = run("catalog", "check", "-c", str(catalog), env={"LIVEDATA_SHOP_PASSWORD": "pw"})
+    assert done.returncode == 0, done.stderr
+
+
+def test_kubernetes_service_links_are_named_with_their_fix() -> None:
+    done = run("catalog", "check", env={"LIVEDATA_SERVICE_HOST": "10.0.0.7"})
+    assert done.returncode == 2
+    assert "enableServiceLinks: false" in " ".join(done.stderr.split())
