@@ -150,10 +150,11 @@ def query(
     view = output_format is Format.TABLE
     service = QueryService.create(loaded, settings)
     try:
-        with _sink(output) as sink, _progress() as progress:
-            result, header, rows = anyio.run(
-                _fetch, service, request, encoder, None if view else sink, progress
-            )
+        with _sink(output) as sink:
+            with _progress() as progress:  # ends before the table view writes to the terminal
+                result, header, rows = anyio.run(
+                    _fetch, service, request, encoder, None if view else sink, progress
+                )
             if rows is not None:
                 _show(rows, sink, vertical, null, terminal=output is None and sys.stdout.isatty())
     finally:
