@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -45,6 +45,8 @@ from livedata.errors import (
 )
 from livedata.plan import Plan, Planner
 from livedata.results import header_for, meta
+from livedata.sharing import Sharing
+from livedata.status import Status
 
 TEE_BLOCKS = 4  # blocks of body waiting for a slow leader before the fill waits for it
 _REMEMBERED_ERRORS = {c.code: c for c in (SourceUnavailable, StatementTimeout, QueryFailed)}
@@ -96,10 +98,11 @@ async def _drain(
 @dataclass
 class Fill:
     """A fetch being stored. ``started`` resolves to the leader's tee once rows flow, or to
-    None when the fill ended without fetching (another process had stored it)."""
+    None when the fill ended without fetching (another process or node had stored it)."""
 
     started: asyncio.Future[Tee | None]
     header: EntryHeader | None = None  # once the last row is read
+    origin: Status = Status.COALESCED  # how the entry came: fetched, or another's
     task: asyncio.Task[Entry | None] = field(init=False)
 
 
@@ -108,11 +111,14 @@ class Fills:
         self,
         planner: Planner,
         admission: Admission,
+        sharing: Sharing,
         clock: Callable[[], float],
         error_ttl: float,
     ) -> None:
         self.planner = planner
         self.admission = admission
+        self.sharing = sharing
+        self.cluster = sharing.cluster
         self.clock = clock
         self.error_ttl = error_ttl
         self._running: dict[str, Fill] = {}
@@ -164,24 +170,57 @@ class Fills:
         caller: Caller,
         encoder: Encoder | None,
     ) -> Entry | None:
+        """One fetch per key: on this host (a lock file), then in the cluster (a lease)."""
         try:
             async with host_lock(
                 cache.locks, plan.key, self._lock_waiters, cache.store.write_failed
             ):
-                now = self.clock()
-                entry = cache.get(plan.key)
-                newer = entry is not None and (replaces is None or entry.created > replaces)
-                if entry is not None and newer and entry.fresh(now):
+                found = self._committed(cache, plan, replaces)
+                if found is not None:
+                    return found
+                async with self.cluster.watching(plan.key) as announced:
+                    lease = None
+                    while lease is None:
+                        found = await self.sharing.newest(cache, plan.key, replaces)
+                        if found is not None:
+                            fill.origin = Status.SHARED
+                            return found
+                        failure = await self.cluster.remembered_error(plan.key)
+                        if failure is not None:
+                            raise _error_from(failure)
+                        lease = await self.sharing.claim(plan.key)
+                        if lease is None:  # another node fetches it: wait for its entry
+                            await announced()
+                try:
+                    fill.origin = Status.MISS
+                    entry = await self._fetch(fill, plan, cache, caller, encoder)
+                    if entry is not None:
+                        await self.sharing.offer(entry, lease)
                     return entry
-                failure = cache.get_error(plan.key)
-                if failure is not None and now < float(failure.header["fresh_until"]):
-                    raise _error_from(failure.header["error"])
-                return await self._fetch(fill, plan, cache, caller, encoder)
+                finally:
+                    await self.cluster.release(lease)
         except BaseException as exc:
             if not fill.started.done():
                 fill.started.set_exception(exc)
                 fill.started.exception()  # the leader may be gone; nobody else would look
             raise
+
+    def _committed(self, cache: ResultCache, plan: Plan, replaces: float | None) -> Entry | None:
+        """What another process of this host stored meanwhile, if it will do; the failure it
+        remembered is raised."""
+        now = self.clock()
+        entry = cache.get(plan.key)
+        if (
+            entry is not None
+            and (replaces is None or entry.created > replaces)
+            and entry.fresh(now)
+            and self.cluster.is_current(entry.header.tags, entry.header.generations, entry.created)
+        ):
+            return entry
+        failure = cache.get_error(plan.key)
+        if failure is not None and now < float(failure.header["fresh_until"]):
+            raise _error_from(failure.header["error"])
+        return None
 
     async def _fetch(
         self,
@@ -192,29 +231,46 @@ class Fills:
         encoder: Encoder | None,
     ) -> Entry | None:
         statement = self.planner.statement(plan)
+        # Counted before the statement starts: an invalidation during the fetch makes this
+        # entry stale from the start.
+        generations = self.cluster.current_generations(plan.tags)
         try:
             stream = await self.admission.open(plan.target, statement, plan.caps, caller.id)
         except SourceError as exc:
-            self.remember(plan, cache, exc)
+            await self.remember(plan, cache, exc)
             raise
+        version = secrets.token_hex(8)
+        provisional = header_for(
+            plan, stream.schema, version, self.clock(), generations=generations
+        )
+        fill.header = (
+            provisional  # until the last row: what the leader's log line says if it leaves
+        )
         tee = None if encoder is None else Tee()
         fill.started.set_result(tee)
-        version = secrets.token_hex(8)
+
+        final: list[EntryHeader] = []
 
         def finish() -> EntryHeader:
-            fill.header = header_for(
-                plan,
-                stream.schema,
-                version,
-                self.clock(),
-                stream.rows,
-                stream.truncated,
-                stream.source_ms,
-            )
-            return fill.header
+            """The header once the last row is read (asked by the encoder, or after it)."""
+            if not final:
+                final.append(
+                    header_for(
+                        plan,
+                        stream.schema,
+                        version,
+                        self.clock(),
+                        stream.rows,
+                        stream.truncated,
+                        stream.source_ms,
+                        generations,
+                    )
+                )
+                fill.header = final[0]
+            return final[0]
 
         def store() -> Entry | None:
-            writer = cache.writer(plan.key, header_for(plan, stream.schema, version, self.clock()))
+            writer = cache.writer(plan.key, provisional)
             try:
                 rows = writer.rows(stream.schema, stream)
                 if encoder is None or tee is None:
@@ -225,7 +281,7 @@ class Fills:
                     for block in blocks(chunks):
                         writer.body(encoder.name, block)
                         tee.put(block)
-                header = fill.header or finish()
+                header = finish()
                 anyio.from_thread.run_sync(_end, tee)  # the leader's body is complete
                 return writer.commit(header)
             except BaseException:
@@ -235,25 +291,24 @@ class Fills:
         try:
             return await anyio.to_thread.run_sync(store)
         except SourceError as exc:  # the source failed half-way through the rows
-            self.remember(plan, cache, exc)
+            await self.remember(plan, cache, exc)
             if tee is not None:
                 tee.end(exc)
             raise
         finally:
             await _close(stream, tee)
 
-    def remember(self, plan: Plan, cache: ResultCache | None, error: SourceError) -> None:
+    async def remember(self, plan: Plan, cache: ResultCache, error: SourceError) -> None:
         """A failed fetch: the source backs off if it is down, and identical requests get the
-        same error for ``error_ttl`` seconds (as an error entry other processes see too)."""
+        same error for ``error_ttl`` seconds, on this host (as an error entry) and in the
+        cluster."""
         self.admission.failed(plan.target.source, error)
-        if self.error_ttl <= 0 or isinstance(error, SourceBusy) or cache is None:
+        if self.error_ttl <= 0 or isinstance(error, SourceBusy):
             return  # overload passes; it says nothing lasting
         now = self.clock()
-        cache.put_error(
-            plan.key,
-            {"code": error.code, "message": error.message, "details": error.details},
-            {"created": now, "fresh_until": now + self.error_ttl},
-        )
+        remembered = {"code": error.code, "message": error.message, "details": error.details}
+        cache.put_error(plan.key, remembered, {"created": now, "fresh_until": now + self.error_ttl})
+        await self.cluster.remember_error(plan.key, remembered, self.error_ttl)
 
 
 def _end(tee: Tee | None) -> None:
@@ -267,7 +322,7 @@ async def _close(stream: RowStream, tee: Tee | None) -> None:
         tee.end()  # also when the fill failed before the leader's body began
 
 
-def _error_from(error: dict[str, object]) -> LivedataError:
+def _error_from(error: Mapping[str, object]) -> LivedataError:
     cls = _REMEMBERED_ERRORS.get(str(error["code"]), QueryFailed)
     details = error.get("details")
     return cls(str(error["message"]), **(details if isinstance(details, dict) else {}))

@@ -10,7 +10,7 @@ to two requests.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +31,10 @@ def header_for(
     rows: int = 0,
     truncated: bool = False,
     source_ms: float = 0.0,
+    generations: Mapping[str, int] | None = None,
 ) -> EntryHeader:
-    """What is known of a fetch of ``plan`` at ``now``; final once its last row is read."""
+    """What is known of a fetch of ``plan`` at ``now``; final once its last row is read.
+    ``generations``: the invalidation counters of its tags when the fetch began."""
     fresh = plan.freshness
     return EntryHeader(
         version=version,
@@ -49,6 +51,7 @@ def header_for(
         source_ms=round(source_ms, 3),
         tags=plan.tags,
         format="",
+        generations=dict(generations or {}),
     )
 
 

@@ -23,8 +23,10 @@ from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.bodies import live_body
 from livedata.cache.entries import Entry, EntryHeader, ResultCache
 from livedata.cache.formats.registry import cache_format
+from livedata.cache.shared import SharedTier
 from livedata.cache.tier import LocalTier
 from livedata.catalog import Catalog
+from livedata.cluster import EVERYTHING, Cluster
 from livedata.connectors.sources import Sources
 from livedata.encoders.base import Encoder
 from livedata.errors import BudgetExhausted, NotCached, NotFound, SourceError
@@ -43,6 +45,7 @@ from livedata.quota.store import QuotaStore, open_store
 from livedata.results import LiveResult, Result, StoredResult, header_for
 from livedata.schemas import Schemas
 from livedata.settings import Settings
+from livedata.sharing import Sharing
 from livedata.status import Status
 from livedata.tally import Tally
 
@@ -71,6 +74,8 @@ class QueryService:
         tier: LocalTier | None,
         clock: Callable[[], float] = time.time,
         quota: QuotaStore | None = None,
+        cluster: Cluster | None = None,
+        shared: SharedTier | None = None,
     ) -> None:
         self.catalog = catalog
         self.clock = clock  # tests pass a settable clock to see expiry without sleeping
@@ -91,7 +96,11 @@ class QueryService:
             catalog.sources, sources, self.quota, clock, settings.cache_error_ttl, self.tally
         )
         self.schemas = Schemas(self.planner, self.admission)
-        self.fills = Fills(self.planner, self.admission, clock, settings.cache_error_ttl)
+        self.cluster = cluster or Cluster(None, settings.cache_shared_timeout, 1.0, clock)
+        self.sharing = Sharing(self.cluster, shared, clock)
+        self.fills = Fills(
+            self.planner, self.admission, self.sharing, clock, settings.cache_error_ttl
+        )
         self._revalidated: dict[str, float] = {}
 
     @classmethod
@@ -105,7 +114,13 @@ class QueryService:
             )
         redis_url = None if settings.redis_url is None else settings.redis_url.get_secret_value()
         sources = Sources.from_configs(catalog.sources)
-        return cls(catalog, sources, settings, tier, clock, open_store(redis_url))
+        timeout = settings.cache_shared_timeout
+        cluster = Cluster(redis_url, timeout, settings.cluster_lease_seconds, clock)
+        shared = None
+        if settings.cache_shared_url is not None and tier is not None:
+            shared = SharedTier(settings.cache_shared_url, timeout)
+        quota = open_store(redis_url, timeout)
+        return cls(catalog, sources, settings, tier, clock, quota, cluster, shared)
 
     @property
     def cache(self) -> ResultCache | None:
@@ -154,6 +169,8 @@ class QueryService:
             return await self._live(plan, encoder, caller, Status.BYPASS)
         now = self.clock()
         entry = cache.get(plan.key)
+        if entry is not None and not self._current(entry):
+            entry = None  # invalidated: never served, not even stale
         lifetimes = None if entry is None else _lifetimes(entry.header)
         decision = decide(
             lifetimes,
@@ -173,6 +190,9 @@ class QueryService:
             raise NotCached("Not in the cache, and only-if-cached forbids asking the source.")
         if decision is Decision.REVALIDATE:
             self._revalidated[plan.key] = now
+            interval = self.settings.cache_revalidate_interval
+            if entry is not None and not await self.cluster.claim_revalidation(plan.key, interval):
+                return self._stored(plan, entry, Status.HIT)  # another node revalidated it
         try:
             return await self._fetch(plan, cache, entry, caller, encoder)
         except (SourceError, BudgetExhausted):  # a budget spent is a source we may not ask
@@ -204,10 +224,13 @@ class QueryService:
                     return None if committed is None else self._stored(plan, committed, Status.MISS)
 
                 def header() -> EntryHeader:
-                    assert fill.header is not None, "asked for after the last chunk"
+                    assert fill.header is not None, "set before the first chunk"
                     return fill.header
 
                 return LiveResult(plan, Status.MISS, tee.blocks(), header, stored)
+            committed = await fill.task
+            if committed is not None:  # another process or node had it: no fetch was needed
+                return self._stored(plan, committed, fill.origin)
         try:
             committed = await fill.task
         except BudgetExhausted as exc:
@@ -243,6 +266,21 @@ class QueryService:
             return final[0]
 
         return LiveResult(plan, status, live_body(stream, encoder, header), header)
+
+    def _current(self, entry: Entry) -> bool:
+        """Not invalidated since it was fetched, anywhere in the cluster."""
+        header = entry.header
+        return self.cluster.is_current(header.tags, header.generations, header.created)
+
+    async def invalidate(self, tag: str | None) -> int:
+        """Make every entry tagged ``tag`` (None: every entry) stale on every node; remove
+        this host's copies. How many this host had."""
+        cache = self.cache
+        await self.cluster.invalidate(tag or EVERYTHING)
+        if cache is None:
+            return 0
+        work = cache.clear if tag is None else (lambda: cache.invalidate(tag))
+        return await anyio.to_thread.run_sync(work)
 
     def _stored(self, plan: Plan, entry: Entry, status: Status) -> StoredResult:
         return StoredResult(plan, entry, status, served_at=self.clock())

@@ -156,8 +156,29 @@ class Settings(BaseSettings):
     )
     redis_url: SecretStr | None = Field(
         default=None,
-        description="Redis shared by every process and host for rate limits and budgets "
-        "(redis://host:6379/0); unset: each process counts for itself.",
+        description="Redis shared by every process and host (redis://host:6379/0): rate "
+        "limits, budgets, and, for a cluster, one source query per key (leases), invalidation "
+        "everywhere at once (generations) and the revalidation throttle; unset: each process "
+        "counts and coordinates for itself.",
+    )
+    cache_shared_url: str | None = Field(
+        default=None,
+        description="Shared cache tier on S3-compatible object storage (s3://bucket/prefix), "
+        "under each node's own disk cache; endpoint and credentials from the standard "
+        "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION. Unset: each "
+        "node caches for itself.",
+    )
+    cache_shared_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds a request waits for object storage or Redis to answer before "
+        "going on without them (a slow or down shared part is then skipped for a while).",
+    )
+    cluster_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Lifetime of a node's claim to fetch a key for the cluster, renewed while "
+        "the fetch runs: if the node dies, another takes over after at most this long.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -9,6 +9,7 @@ class Status(enum.StrEnum):
     """How a result was obtained."""
 
     HIT = "hit"
+    SHARED = "shared"  # another node's entry, from the shared tier
     STALE = "stale"  # stale within stale-while-revalidate; a refresh runs
     STALE_IF_ERROR = "stale-if-error"  # stale, because the source failed
     MISS = "miss"  # fetched for this request, and stored
@@ -29,16 +30,17 @@ class Status(enum.StrEnum):
     @property
     def saved_source_time(self) -> bool:
         """The cache answered instead of the source."""
-        return self in (Status.HIT, Status.STALE, Status.COALESCED)
+        return self in (Status.HIT, Status.SHARED, Status.STALE, Status.COALESCED)
 
     @property
     def memoisable(self) -> bool:
         """The same request may be answered from memory while the entry stays fresh."""
-        return self in (Status.HIT, Status.MISS, Status.COALESCED)
+        return self in (Status.HIT, Status.SHARED, Status.MISS, Status.COALESCED)
 
 
 _CACHE_STATUS = {
     Status.HIT: "livedata; hit",
+    Status.SHARED: "livedata; hit; detail=shared",
     Status.STALE: "livedata; hit; detail=stale-while-revalidate",
     Status.STALE_IF_ERROR: "livedata; hit; detail=stale-if-error",
     Status.MISS: "livedata; fwd=miss; stored",

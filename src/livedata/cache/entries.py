@@ -52,32 +52,41 @@ class EntryHeader:
     source_ms: float
     tags: tuple[str, ...]
     format: str
+    # The cluster's invalidation counters of its tags when the fetch began (livedata.cluster).
+    generations: Mapping[str, int]
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> EntryHeader | None:
         """The header of a file this version of livedata wrote; None for any other."""
         try:
             return cls(
-                **{name: raw[name] for name in cls.__dataclass_fields__},
-            )._normalised()
-        except (KeyError, TypeError, ValueError):
+                version=str(raw["version"]),
+                created=float(raw["created"]),
+                fresh_until=float(raw["fresh_until"]),
+                stale_until=float(raw["stale_until"]),
+                source=str(raw["source"]),
+                kind=str(raw["kind"]),
+                name=str(raw["name"]),
+                params=dict(raw["params"]),
+                rows=int(raw["rows"]),
+                truncated=bool(raw["truncated"]),
+                columns=tuple(raw["columns"]),
+                source_ms=float(raw["source_ms"]),
+                tags=tuple(raw["tags"]),
+                format=str(raw["format"]),
+                generations={str(t): int(n) for t, n in raw["generations"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
-    def _normalised(self) -> EntryHeader:
-        return EntryHeader(
-            **{
-                **asdict(self),
-                "created": float(self.created),
-                "fresh_until": float(self.fresh_until),
-                "stale_until": float(self.stale_until),
-                "rows": int(self.rows),
-                "columns": tuple(self.columns),
-                "tags": tuple(self.tags),
-            }
-        )
-
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "columns": list(self.columns), "tags": list(self.tags)}
+        return {
+            **asdict(self),
+            "params": dict(self.params),
+            "columns": list(self.columns),
+            "tags": list(self.tags),
+            "generations": dict(self.generations),
+        }
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,32 @@ class ResultCache:
         """A writer for a new fetch of ``key``; ``provisional`` is its header as far as it is
         known before the rows (it sizes the room the final one gets)."""
         return EntryWriter(self, key, provisional)
+
+    def adopt(self, key: str, scratch: Path) -> Entry | None:
+        """Take in an entry another node wrote (downloaded to ``scratch``): checked like any
+        file read, and settled like one written here. None when it is damaged or foreign."""
+        stored = self.store.adopt(scratch, self.store.entry_path(key))
+        if stored is None:
+            return None
+        header = EntryHeader.from_json(stored.header)
+        if header is None or header.format != self.format.name:
+            self.store.remove(stored.path)
+            return None
+        entry = Entry(key, header, stored)
+        self.settle(entry)
+        return entry
+
+    def settle(self, entry: Entry) -> None:
+        """After an entry is committed: the bodies of its older fetches go, the index learns
+        of it, and the least recently used others make room."""
+        for body in self.bodies(entry.key):
+            if _version(body) != entry.version:
+                self.store.remove(body)
+        try:
+            self._record(entry)
+            self.evict(keep=entry.key)
+        except Exception:  # the entry is committed; the index is advisory (see index.py)
+            log.exception("cache index update failed for %s", entry.key)
 
     def get_error(self, key: str) -> Stored | None:
         """A failure remembered for ``key``, kept apart so the stale result survives it."""
@@ -302,21 +337,11 @@ class EntryWriter:
             self.abort()
             return None
         entry = Entry(self.key, header, stored)
-        self._replace_older_versions()
-        try:
-            self.cache._record(entry)
-            self.cache.evict(keep=self.key)
-        except Exception:  # the entry is committed; the index is advisory (see index.py)
-            log.exception("cache index update failed for %s", self.key)
+        self.cache.settle(entry)
         return entry
 
     def _body_header(self, variant: str) -> dict[str, Any]:
         return {"entry": self.key, "version": self.version, "variant": variant}
-
-    def _replace_older_versions(self) -> None:
-        for body in self.cache.bodies(self.key):
-            if _version(body) != self.version:
-                self._store.remove(body)
 
     def abort(self) -> None:
         """Drop whatever is not committed (idempotent)."""

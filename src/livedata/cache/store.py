@@ -145,8 +145,28 @@ class Store:
         ``header``; nothing shows at ``path`` before ``Writer.commit``. Raises OSError."""
         path.parent.mkdir(parents=True, exist_ok=True)
         start = _payload_offset(len(orjson.dumps(header)) + HEADER_SLACK)
-        tmp = self.tmp / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}"
-        return Writer(self, path, tmp, start)
+        return Writer(self, path, self.scratch(path.name), start)
+
+    def scratch(self, name: str) -> Path:
+        """A temporary file name in ``tmp/`` for ``name`` (removed at start-up if left)."""
+        return self.tmp / f"{name}.{os.getpid()}.{time.monotonic_ns()}"
+
+    def adopt(self, scratch: Path, path: Path) -> Stored | None:
+        """Move a container written elsewhere (another node's, downloaded to ``scratch``)
+        to ``path`` once it has been checked like any file read; None when it is damaged
+        (then it is gone) or the disk refuses."""
+        stored = self.read(scratch)
+        if stored is None:
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(scratch, path)
+            _fsync_directory(path.parent)
+        except OSError as exc:
+            self.write_failed(exc)
+            scratch.unlink(missing_ok=True)
+            return None
+        return Stored(path, stored.header, stored.payload, stored.identity)
 
     def _map(self, path: Path, header: dict[str, Any], start: int) -> Stored:
         """A file this process has just written and checked as it wrote."""

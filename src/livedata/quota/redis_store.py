@@ -51,8 +51,11 @@ return 0
 
 
 class RedisStore(QuotaStore):
-    def __init__(self, url: str) -> None:
-        self._redis = redis.asyncio.Redis.from_url(url)
+    def __init__(self, url: str, timeout: float) -> None:
+        # A Redis that does not answer (stopped, overloaded) counts as down, not as a wait.
+        self._redis = redis.asyncio.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         self._take = self._redis.register_script(_TAKE)
         self._spend = self._redis.register_script(_SPEND)
         self._fallback = MemoryStore()

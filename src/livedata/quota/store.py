@@ -81,10 +81,11 @@ class MemoryStore(QuotaStore):
         return used if window_end > now else 0.0
 
 
-def open_store(redis_url: str | None) -> QuotaStore:
-    """Redis when a URL is given (redis-py is imported only then), else this process."""
+def open_store(redis_url: str | None, timeout: float = 2.0) -> QuotaStore:
+    """Redis when a URL is given (redis-py is imported only then), else this process.
+    ``timeout``: seconds Redis has to answer before this process counts for itself."""
     if redis_url is None:
         return MemoryStore()
     from livedata.quota.redis_store import RedisStore
 
-    return RedisStore(redis_url)
+    return RedisStore(redis_url, timeout)

@@ -91,12 +91,7 @@ async def invalidate(request: Request, body: InvalidateBody) -> Removed:
     service: QueryService = request.app.state.service
     selector = body.selector()
     tag = None if selector is None else invalidation_tag(service.catalog, *selector)
-    cache = service.cache
-    if cache is None:
-        return Removed(removed=0)
-    if tag is None:
-        return Removed(removed=await anyio.to_thread.run_sync(cache.clear))
-    return Removed(removed=await anyio.to_thread.run_sync(cache.invalidate, tag))
+    return Removed(removed=await service.invalidate(tag))
 
 
 @router.post("/purge", summary="Remove expired entries")

@@ -59,6 +59,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tier = service.tier
+        await service.cluster.start()
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(service.sources.warn_of_privileges)
@@ -72,6 +73,7 @@ def create_app(
                 background.cancel_scope.cancel()  # waits for a round in progress to end
         finally:
             await service.fills.drain()
+            await service.cluster.close()
             await service.quota.close()
             service.close()
 
@@ -104,6 +106,9 @@ def create_app(
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.state.hot = HotBodies(settings.cache_memory_bytes)
+    # An invalidation anywhere in the cluster (or a lost subscription) may make any
+    # remembered body stale: forget them all; the slow path checks each entry again.
+    service.cluster.listeners.append(app.state.hot.clear)
 
     async def admit_anonymous() -> bool:
         try:

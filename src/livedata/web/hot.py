@@ -73,6 +73,10 @@ class HotBodies:
             _, dropped = self._items.popitem(last=False)
             self._bytes -= len(dropped.body)
 
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
     def forget(self, memo: bytes) -> None:
         dropped = self._items.pop(memo, None)
         if dropped is not None:

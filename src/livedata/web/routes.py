@@ -102,10 +102,12 @@ async def health() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/ready", summary="Readiness: every source answers", responses=_errors(503))
+@router.get("/ready", summary="Readiness: this node can answer")
 async def ready(request: Request) -> Response:
-    """503 when a source does not answer. A cache that cannot be used does not fail it (the
-    node still answers, uncached), but it is reported."""
+    """200 while this process serves: `degraded` when a source does not answer, since hits
+    and stale-if-error answers still flow, and a balancer that pulled every node because one
+    shared source is down would turn a partial outage into a full one. Admins see each
+    source, the cache directory, Redis and the shared tier."""
     service: QueryService = request.app.state.service
     sources = await service.sources.readiness()
     ok = all(s["status"] == "ok" for s in sources.values())
@@ -114,7 +116,11 @@ async def ready(request: Request) -> Response:
         answer["sources"] = sources
         if service.tier is not None:
             answer["cache"] = service.tier.problem or "ok"
-    return JSONResponse(answer, status_code=200 if ok else 503)
+        if service.cluster.enabled:
+            answer["cluster"] = service.cluster.problem or "ok"
+        if service.sharing.shared is not None:
+            answer["shared_tier"] = service.sharing.shared.problem or "ok"
+    return JSONResponse(answer)
 
 
 async def _read_body(request: Request) -> QueryBody:

@@ -1,0 +1,81 @@
+"""The shared tier seen from a fill: the newest entry another node committed for a key, and
+this node's entries offered to the others.
+
+A node that is about to fetch a key first asks Redis for the key's newest committed object
+(``Cluster.latest``); if it is still good (fresh, newer than what it replaces, fetched under
+the current invalidation counters) it is downloaded into the local tier and answers. A node
+that fetched a key uploads the entry file as it is (the same checked container), with a
+conditional create, then names it the newest (fenced: a node that lost its lease cannot
+replace a newer one), which wakes the other nodes' waiters. Without object storage or Redis,
+both are no-ops: every node is a cache of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from livedata.cache.entries import Entry, ResultCache
+from livedata.cache.shared import SharedTier
+from livedata.cluster import Cluster, Lease, Pointer
+
+log = logging.getLogger("livedata.cache")
+
+
+class Sharing:
+    def __init__(
+        self, cluster: Cluster, shared: SharedTier | None, clock: Callable[[], float]
+    ) -> None:
+        self.cluster = cluster
+        self.shared = shared
+        self.clock = clock
+
+    async def claim(self, key: str) -> Lease | None:
+        """The right to fetch ``key`` for the cluster (None: another node has it). Without a
+        shared tier there is nothing to share, so every node fetches for itself."""
+        if self.shared is None:
+            return Lease(key, "", 0)
+        return await self.cluster.acquire(key)
+
+    async def newest(self, cache: ResultCache, key: str, replaces: float | None) -> Entry | None:
+        """The key's newest entry from another node, taken into ``cache``, if it is good."""
+        if self.shared is None:
+            return None
+        pointer = await self.cluster.latest(key)
+        if pointer is None or not self._good(pointer, replaces):
+            return None
+        scratch = cache.store.scratch(key)
+        try:
+            if not await self.shared.download(pointer.name, scratch):
+                return None
+            entry = cache.adopt(key, scratch)
+        finally:
+            scratch.unlink(missing_ok=True)
+        if entry is None:  # damaged or foreign: never served, and the next fetch replaces it
+            log.warning("shared object %s failed its check; fetching it again", pointer.name)
+            await self.cluster.forget(key, pointer.fence)
+            await self.shared.delete(pointer.name)
+        return entry
+
+    def _good(self, pointer: Pointer, replaces: float | None) -> bool:
+        header_tags = pointer.generations.keys()
+        return (
+            self.clock() < pointer.fresh_until
+            and (replaces is None or pointer.created > replaces)
+            and self.cluster.is_current(header_tags, pointer.generations, pointer.created)
+        )
+
+    async def offer(self, entry: Entry, lease: Lease) -> None:
+        """Upload ``entry`` under the lease's fence and name it the key's newest."""
+        if self.shared is None or lease.fence == 0:
+            return  # no object storage, or Redis is down: nobody could find it
+        name = SharedTier.name(entry.key, lease.fence)
+        if not await self.shared.upload(name, entry.stored.path):
+            return
+        header = entry.header
+        pointer = Pointer(
+            name, lease.fence, header.created, header.fresh_until, header.stale_until,
+            dict(header.generations),
+        )  # fmt: skip
+        if not await self.cluster.point(lease, pointer):
+            await self.shared.delete(name)  # a newer fetch was named meanwhile

@@ -1,0 +1,83 @@
+"""When the shared parts fail, every request still answers; when they return, the cluster
+asks the source once per key again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.cache.conftest import Postgres
+from tests.cache.traffic import BOUND
+from tests.cluster.conftest import Cluster, RedisServer, SeaweedFS
+from tests.cluster.test_one_query import REQUESTS, catalog_file, spread
+
+
+def ready(url: str) -> dict[str, object]:
+    answer: dict[str, object] = httpx.get(f"{url}/ready", timeout=BOUND).json()
+    return answer
+
+
+def until_ready(nodes: list[str], part: str, state: str) -> None:
+    """Until every node reports ``part`` as ``state`` (``ok``, or a problem's start), within
+    the bound: a node notices a lost or returned service in its own time."""
+    deadline = time.monotonic() + BOUND
+    while not all(str(ready(url).get(part, "")).startswith(state) for url in nodes):
+        assert time.monotonic() < deadline, [ready(url) for url in nodes]
+        time.sleep(0.1)  # polling each node's own report, within the bound
+
+
+def test_every_request_answers_while_redis_and_storage_are_down_then_one_query_again(
+    cluster: Callable[..., Cluster],
+    postgres: Postgres,
+    redis_server: RedisServer,
+    seaweedfs: SeaweedFS,
+    tmp_path: Path,
+) -> None:
+    marker = "cluster_degraded"
+    catalog = catalog_file(postgres, tmp_path, marker)
+    urls = [n.url for n in cluster(catalog).nodes]
+
+    def body(region: str) -> dict[str, object]:
+        return {"query": "slow", "params": {"region": region}}
+
+    redis_server.stop()
+    until_ready(urls, "cluster", "Redis failed")
+    assert {r.status_code for r in spread(urls, body("Asia"), 30)} == {200}
+
+    seaweedfs.stop()
+    assert {r.status_code for r in spread(urls, body("Africa"), 30)} == {200}  # both down
+
+    redis_server.start()
+    assert {r.status_code for r in spread(urls, body("Americas"), 30)} == {200}  # storage down
+
+    seaweedfs.start()
+    until_ready(urls, "cluster", "ok")
+    until_ready(urls, "shared_tier", "ok")
+    before = postgres.executions(marker)
+    responses = spread(urls, body("Oceania"), REQUESTS)
+    assert {r.status_code for r in responses} == {200}
+    assert postgres.executions_since(marker, before) == 1
+
+
+def test_a_redis_that_does_not_answer_costs_a_bounded_wait(
+    cluster: Callable[..., Cluster], postgres: Postgres, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Redis frozen (SIGSTOP: connections open, no answer) is as good as down after the
+    timeout: requests answer, one statement per node at most."""
+    marker = "cluster_frozen_redis"
+    catalog = catalog_file(postgres, tmp_path, marker)
+    urls = [n.url for n in cluster(catalog, LIVEDATA_CACHE_SHARED_TIMEOUT="0.5").nodes]
+    assert redis_server.process is not None
+    before = postgres.executions(marker)
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        responses = spread(urls, {"query": "slow", "params": {"region": "Europe"}}, 30)
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert {r.status_code for r in responses} == {200}
+    assert 1 <= postgres.executions_since(marker, before) <= len(urls)

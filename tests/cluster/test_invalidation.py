@@ -1,0 +1,43 @@
+"""Invalidation on one node reaches every node at once: memory, disk and shared copies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.cache.conftest import Postgres
+from tests.cache.traffic import BOUND, HIT
+from tests.cluster.conftest import Cluster
+
+TABLE = "cluster_invalidated"
+
+
+def test_invalidating_on_one_node_makes_every_node_fetch_again(
+    cluster: Callable[..., Cluster], postgres: Postgres, tmp_path: Path
+) -> None:
+    postgres.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    postgres.db.execute(f"CREATE TABLE {TABLE} (v int)")
+    postgres.db.execute(f"INSERT INTO {TABLE} VALUES (1)")
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(postgres.catalog_toml(value={"sql": f"SELECT v FROM {TABLE}", "ttl": 600}))
+    a, b, c = cluster(catalog).nodes
+    body = {"query": "value"}
+
+    def ask(url: str) -> httpx.Response:
+        return httpx.post(f"{url}/query", json=body, timeout=BOUND)
+
+    for node in (a, b, c):  # each node has it on disk, then in memory (the fast path)
+        for _ in range(3):
+            assert ask(node.url).json()["rows"] == [[1]]
+    assert ask(b.url).headers["cache-status"] == HIT
+
+    postgres.db.execute(f"UPDATE {TABLE} SET v = 2")
+    removed = httpx.post(f"{a.url}/cache/invalidate", json={"table": TABLE}, timeout=BOUND)
+    assert removed.json() == {"removed": 1}  # node a's own copy; the others' go stale
+
+    for node in (b, c, a):
+        answer = ask(node.url)
+        assert answer.json()["rows"] == [[2]], node.url
+        assert answer.headers["cache-status"] != HIT
