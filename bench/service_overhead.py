@@ -55,8 +55,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from livedata import sql
-from livedata.catalog import PostgresSource
-from livedata.connectors.postgres import PostgresConnector
+from livedata.connectors.postgres import PostgresConnector, PostgresSource
 from livedata.encoders.base import BATCH_ROWS, Passing
 from livedata.encoders.json import JSONEncoder
 from livedata.sample.load import load_sample

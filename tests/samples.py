@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from livedata.catalog import DuckDBSource, MySQLSource, PostgresSource, SecretRef, SQLiteSource
 from livedata.connectors.base import Connector
+from livedata.connectors.config import SecretRef
+from livedata.connectors.duckdb import DuckDBSource
+from livedata.connectors.mysql import MySQLSource
+from livedata.connectors.postgres import PostgresSource
 from livedata.connectors.registry import create_connector
+from livedata.connectors.sqlite import SQLiteSource
 from livedata.sample.load import DATA, TABLES, load_sample
 
 TEST_DATABASE = os.environ.get("LIVEDATA_TEST_DATABASE", "test")

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from livedata.catalog import PostgresSource, load_catalog
+from livedata.catalog import load_catalog
+from livedata.connectors import registry
+from livedata.connectors.duckdb import DuckDBSource
+from livedata.connectors.postgres import PostgresSource
+from livedata.connectors.sqlite import SQLiteSource
 from livedata.errors import CatalogError
 
 GOOD = """
@@ -38,14 +42,39 @@ def write(tmp_path: Path, text: str) -> Path:
         pytest.param(
             'kind = "postgres"',
             'kind = "oracle"',
-            "sources.db: unknown source kind",
+            "sources.db: unknown source kind 'oracle'; use one of duckdb, postgres, mysql, sqlite",
             id="unknown-kind",
+        ),
+        pytest.param(
+            'kind = "postgres"\n',
+            "",
+            'sources.db: every source needs `kind = "..."`, one of duckdb, postgres, mysql, sqlite',
+            id="no-kind",
         ),
         pytest.param(
             'database = "test"',
             'databse = "test"',
             "sources.db.postgres.databse: unknown field; did you mean 'database'?",
             id="typo-with-suggestion",
+        ),
+        pytest.param(
+            'database = "test"',
+            'database = "test"\nbudget = { per_caller = { querys = 10 } }',
+            "sources.db.postgres.budget.per_caller.querys: unknown field; did you mean 'queries'? "
+            "allowed here: queries, source_seconds",
+            id="typo-in-a-source-part",
+        ),
+        pytest.param(
+            'kind = "postgres"\ndatabase = "test"',
+            'kind = "duckdb"\nlaod = { orders = "orders.parquet" }',
+            "sources.db.duckdb.laod: unknown field; did you mean 'load'?",
+            id="typo-in-another-kind",
+        ),
+        pytest.param(
+            'kind = "postgres"\ndatabase = "test"',
+            'kind = "sqlite"\npath = "x.db"\nstatement_timeout = 0',
+            "sources.db.sqlite.statement_timeout: Input should be greater than 0",
+            id="bad-value-in-a-source",
         ),
         pytest.param(
             'password = { env = "DB_PASSWORD" }',
@@ -116,3 +145,36 @@ def test_secrets_resolve_only_from_env_or_file(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="no such catalog file; set LIVEDATA_CATALOG"):
         load_catalog(tmp_path / "nope.toml", environ={})
+
+
+def test_a_missing_driver_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "CONNECTORS", dict(registry.CONNECTORS))
+    registry.register("oracle", "livedata_no_such_module:OracleConnector", "livedata-oracle")
+    path = write(tmp_path, GOOD.replace('kind = "postgres"', 'kind = "oracle"'))
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path, environ={})
+    assert caught.value.message == (
+        f"{path}: the file is not valid (1 problem(s)):\n"
+        "  sources.db: source kind 'oracle' needs the livedata-oracle package: "
+        "pip install livedata-oracle"
+    )
+
+
+def test_file_paths_are_relative_to_the_catalog(tmp_path: Path) -> None:
+    text = """
+[sources.embedded]
+kind = "duckdb"
+load = { orders = "data/orders.parquet" }
+
+[sources.file]
+kind = "sqlite"
+path = "data/shop.sqlite"
+"""
+    sources = load_catalog(write(tmp_path, text), environ={}).sources
+    embedded, file = sources["embedded"], sources["file"]
+    assert isinstance(embedded, DuckDBSource)
+    assert isinstance(file, SQLiteSource)
+    assert embedded.load == {"orders": tmp_path / "data" / "orders.parquet"}
+    assert file.path == tmp_path / "data" / "shop.sqlite"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from livedata.catalog import SourceConfig
+from livedata.connectors.config import SourceBase
 from livedata.connectors.sources import Sources
 from livedata.connectors.stream import Caps, RowStream
 from livedata.errors import SourceError, SourceUnavailable
@@ -24,7 +24,7 @@ from livedata.tally import Measure, Tally
 class Admission:
     def __init__(
         self,
-        configs: Mapping[str, SourceConfig],
+        configs: Mapping[str, SourceBase],
         sources: Sources,
         quota: QuotaStore,
         clock: Callable[[], float],

@@ -1,6 +1,8 @@
 """The catalog: which sources exist, which tables are exposed, which named queries run.
 
-App builders write it as one TOML file. Any field can be overridden by an environment
+Each source is validated by the config model of its kind, which its connector names
+(``livedata.connectors.registry``): nothing here lists the kinds. App builders write the
+catalog as one TOML file. Any field can be overridden by an environment
 variable ``LIVEDATA_<SECTION>__<NAME>__<FIELD>``, e.g. ``LIVEDATA_SOURCES__SHOP__HOST=db1``,
 so one file serves every deployment. Secrets are never written in the file: a password is
 ``{ env = "VAR" }`` or ``{ file = "/run/secrets/x" }``, resolved only when connecting.
@@ -14,169 +16,23 @@ import difflib
 import os
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PlainValidator, SerializeAsAny, ValidationError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from livedata import sql
+from livedata.connectors import registry
+from livedata.connectors.config import Freshness, SourceBase, Strict
 from livedata.errors import CatalogError
 from livedata.params import ParamSpec
 
 ENV_PREFIX = "LIVEDATA_"
 SECTIONS = ("sources", "tables", "queries")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(_Strict):
-    """Where a secret lives; the catalog never holds the secret itself."""
-
-    env: str | None = Field(default=None, description="Environment variable holding it.")
-    file: Path | None = Field(default=None, description="File holding it (e.g. a mounted secret).")
-
-    @model_validator(mode="after")
-    def _one_place(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError('give exactly one of { env = "VAR" } or { file = "/path" }')
-        return self
-
-    def resolve(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise CatalogError(f"Environment variable {self.env} (a secret) is not set.")
-            return value
-        assert self.file is not None
-        try:
-            return self.file.read_text().strip()
-        except OSError as exc:
-            raise CatalogError(f"Cannot read secret file {self.file}: {exc.strerror}.") from exc
-
-    def __repr__(self) -> str:
-        return f"SecretRef(env={self.env!r})" if self.env else f"SecretRef(file={self.file!s})"
-
-
-class Freshness(_Strict):
-    """Cache lifetimes; unset ones come from the table or query's source, then the settings."""
-
-    ttl: float | None = Field(default=None, ge=0, description="Seconds fresh; 0: never cached.")
-    stale_while_revalidate: float | None = Field(
-        default=None, ge=0, description="Seconds a stale result answers while it is refreshed."
-    )
-    stale_if_error: float | None = Field(
-        default=None, ge=0, description="Seconds a stale result answers when the source fails."
-    )
-
-
-class BudgetLimits(_Strict):
-    """What one window allows; unset means no limit."""
-
-    queries: int | None = Field(default=None, ge=0, description="Queries sent to the source.")
-    source_seconds: float | None = Field(
-        default=None, ge=0, description="Seconds the source worked on them."
-    )
-
-
-class Budget(BudgetLimits):
-    """Spending on a source per window, for everyone together and for each caller. Only
-    requests that reach the source spend: cache hits and coalesced waiters cost nothing."""
-
-    window: float = Field(
-        default=3600.0, gt=0, description="Seconds per window; counts restart with each window."
-    )
-    per_caller: BudgetLimits = Field(
-        default_factory=BudgetLimits, description="The same limits for each caller on its own."
-    )
-
-
-class SourceBase(Freshness):
-    """Limits every source has, whatever its kind."""
-
-    max_concurrent_queries: int = Field(
-        default=4, ge=1, description="Queries run at once against this source; others wait."
-    )
-    max_queued_queries: int = Field(
-        default=64,
-        ge=0,
-        description="Queries that may wait for a slot; beyond, 503 source_busy at once.",
-    )
-    statement_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds before the database itself cancels a statement."
-    )
-    connect_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to wait for a connection before answering 503."
-    )
-    max_rows: int = Field(
-        default=1_000_000, ge=1, description="Most rows one result may have; beyond, it is cut."
-    )
-    max_bytes: int | None = Field(
-        default=None,
-        ge=1,
-        description="Most bytes (as Arrow in memory) one result may hold; beyond, it is cut "
-        "at a row boundary and flagged truncated.",
-    )
-    max_estimated_cost: float | None = Field(
-        default=None,
-        gt=0,
-        description="Refuse, before running it, a query the source estimates above this "
-        "(PostgreSQL: EXPLAIN total cost; DuckDB: estimated rows over the plan).",
-    )
-    budget: Budget | None = Field(default=None, description="Queries and source time per window.")
-
-
-class DuckDBSource(SourceBase):
-    kind: Literal["duckdb"]
-    path: str = Field(
-        default=":memory:", description="Database file, opened read-only; :memory: for none."
-    )
-    load: dict[str, Path] = Field(
-        default_factory=dict,
-        description="Tables to load at start-up from Parquet/CSV files (name = path), "
-        "relative to the catalog file.",
-    )
-
-    @model_validator(mode="after")
-    def _load_into_memory_only(self) -> DuckDBSource:
-        if self.load and self.path != ":memory:":
-            raise ValueError("`load` builds its own database; leave `path` out when using it")
-        return self
-
-
-class ServerSource(SourceBase):
-    """A database server reached over the network."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
-    database: str
-    user: str
-    password: SecretRef | None = Field(default=None, description="Never inline: env or file.")
-
-
-class PostgresSource(ServerSource):
-    kind: Literal["postgres"]
-    port: int = Field(default=5432, ge=1, le=65535)
-    user: str = "postgres"
-
-
-class MySQLSource(ServerSource):
-    kind: Literal["mysql"]
-    port: int = Field(default=3306, ge=1, le=65535)
-    user: str = "root"
-
-
-class SQLiteSource(SourceBase):
-    kind: Literal["sqlite"]
-    path: Path = Field(description="Database file, opened read-only, relative to the catalog.")
-
-
-SourceConfig = Annotated[
-    DuckDBSource | PostgresSource | MySQLSource | SQLiteSource, Field(discriminator="kind")
-]
-DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 
 
 class TableConfig(Freshness):
@@ -202,13 +58,65 @@ class QueryConfig(Freshness):
     params: dict[str, ParamSpec] = Field(default_factory=dict)
 
 
-class Catalog(_Strict):
-    sources: dict[str, SourceConfig]
+def _source(value: Any) -> SourceBase:
+    """A source validated by the model of its kind, which the kind's connector names (its
+    module, and so its driver, imported now). Problems inside it are located under the kind:
+    ``sources.db.postgres.databse``."""
+    if isinstance(value, SourceBase):  # built in code rather than read from a file
+        model = _model_of(value.kind)
+        if not isinstance(value, model):
+            raise PydanticCustomError(
+                "source_model",
+                "a {kind} source must be a {model}",
+                {"kind": value.kind, "model": model.__name__},
+            )
+        return value
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if not isinstance(kind, str):
+        raise PydanticCustomError(
+            "source_kind_missing",
+            'every source needs `kind = "..."`, one of {kinds}',
+            {"kinds": ", ".join(registry.kinds())},
+        )
+    model = _model_of(kind)
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(
+            exc.title, [_under(kind, error) for error in exc.errors()]
+        ) from None
+
+
+def _model_of(kind: str) -> type[SourceBase]:
+    try:
+        return registry.connector_class(kind).config_model
+    except CatalogError as exc:  # an unknown kind, or its driver missing
+        raise PydanticCustomError("source_kind", "{why}", {"why": exc.message}) from exc
+
+
+def _under(kind: str, error: ErrorDetails) -> InitErrorDetails:
+    details: InitErrorDetails = {
+        "type": error["type"],
+        "loc": (kind, *error["loc"]),
+        "input": error["input"],
+    }
+    if "ctx" in error:
+        details["ctx"] = error["ctx"]
+    return details
+
+
+# Serialised as the kind's model, not as the base the annotation names.
+Source = Annotated[SerializeAsAny[SourceBase], PlainValidator(_source)]
+
+
+class Catalog(Strict):
+    sources: dict[str, Source]
     tables: dict[str, TableConfig] = Field(default_factory=dict)
     queries: dict[str, QueryConfig] = Field(default_factory=dict)
 
     def dialect(self, source: str) -> str:
-        return DIALECTS[self.sources[source].kind]
+        """The sqlglot dialect of source ``source``, as its connector class names it."""
+        return registry.connector_class(self.sources[source].kind).dialect
 
     def check_secrets(self) -> None:
         """Resolve every secret once at start-up, so a missing one stops it (not a request)."""
@@ -233,7 +141,7 @@ def _cross_check(catalog: Catalog) -> None:
                     f"defined sources: {', '.join(catalog.sources)}",
                 )
     for name, query in catalog.queries.items():
-        dialect = DIALECTS[catalog.sources[query.source].kind]
+        dialect = catalog.dialect(query.source)
         try:
             used = sql.parse_named_query(query.sql, dialect).parameters
         except sql.SQLError as exc:
@@ -368,39 +276,39 @@ def _fix(error: Any, root: type[BaseModel]) -> str:
         return f"unknown field; {hint}allowed here: {', '.join(allowed)}"
     if kind == "missing":
         return "required field is missing; add it"
-    if kind == "union_tag_invalid":
-        return f"unknown source kind; use one of {', '.join(DIALECTS)}"
-    if kind == "union_tag_not_found":
-        return f'every source needs `kind = "..."`, one of {", ".join(DIALECTS)}'
     return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The fields of the model where ``loc`` ends: field by field from ``root``, past dict
+    keys and list indexes, and through a source's kind to that kind's own model."""
     model: Any = root
-    for part in loc[:-1]:
-        fields = getattr(model, "model_fields", None)
-        if fields and part in fields:
-            annotation = fields[part].annotation
-            model = getattr(annotation, "__args__", (annotation,))[-1]
-        elif part in {"duckdb", "postgres", "mysql", "sqlite"}:
-            model = {
-                "duckdb": DuckDBSource,
-                "postgres": PostgresSource,
-                "mysql": MySQLSource,
-                "sqlite": SQLiteSource,
-            }[part]
+    parts = list(loc[:-1])
+    while parts:
+        field = getattr(model, "model_fields", {}).get(parts.pop(0))
+        if field is None:
+            return []
+        model, keys = _inner(field.annotation)
+        del parts[:keys]
+        if model is SourceBase and parts:
+            model = registry.connector_class(parts.pop(0)).config_model
     fields = getattr(model, "model_fields", {})
     return sorted(f.alias or n for n, f in fields.items())
 
 
+def _inner(annotation: Any) -> tuple[Any, int]:
+    """The model an annotation holds, and how many keys or indexes come before it."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _inner(args[0])
+    if origin in (dict, list, Mapping):
+        model, keys = _inner(args[-1])
+        return model, keys + 1
+    if origin in (typing.Union, types.UnionType):  # an optional section: the section
+        return _inner(next(arg for arg in args if arg is not type(None)))
+    return annotation, 0
+
+
 def _resolve_paths(catalog: Catalog, base: Path) -> Catalog:
-    sources: dict[str, Any] = {}
-    for name, source in catalog.sources.items():
-        if isinstance(source, DuckDBSource):
-            path = source.path if source.path == ":memory:" else str(base / source.path)
-            load = {table: base / file for table, file in source.load.items()}
-            source = source.model_copy(update={"path": path, "load": load})
-        elif isinstance(source, SQLiteSource):
-            source = source.model_copy(update={"path": base / source.path})
-        sources[name] = source
+    sources = {name: source.resolve_paths(base) for name, source in catalog.sources.items()}
     return catalog.model_copy(update={"sources": sources})

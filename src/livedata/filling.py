@@ -98,12 +98,20 @@ async def _drain(
 @dataclass
 class Fill:
     """A fetch being stored. ``started`` resolves to the leader's tee once rows flow, or to
-    None when the fill ended without fetching (another process or node had stored it)."""
+    None when the fill ended without fetching (another process or node had stored it);
+    ``committed`` to the entry once it is on this host's disk (None: the disk refused),
+    before it is offered to the cluster. Await both shielded: they are shared."""
 
     started: asyncio.Future[Tee | None]
+    committed: asyncio.Future[Entry | None]
     header: EntryHeader | None = None  # once the last row is read
     origin: Status = Status.COALESCED  # how the entry came: fetched, or another's
     task: asyncio.Task[Entry | None] = field(init=False)
+
+    def settle(self, entry: Entry | None) -> Entry | None:
+        if not self.committed.done():
+            self.committed.set_result(entry)
+        return entry
 
 
 class Fills:
@@ -146,8 +154,8 @@ class Fills:
         """Fetch and store ``plan``'s result; ``caller`` pays. ``replaces``: the creation time
         of the entry being replaced (only a newer one will do). ``encoder``: the leader's
         format, teed to it; None when nobody listens (a refresh in the background)."""
-        started: asyncio.Future[Tee | None] = asyncio.get_running_loop().create_future()
-        fill = Fill(started)
+        loop = asyncio.get_running_loop()
+        fill = Fill(loop.create_future(), loop.create_future())
         fill.task = asyncio.ensure_future(self._run(fill, plan, cache, replaces, caller, encoder))
         self._running[plan.key] = fill
         fill.task.add_done_callback(lambda _: self._ended(plan.key, fill))
@@ -158,8 +166,15 @@ class Fills:
             del self._running[key]
         if not fill.started.done():
             fill.started.set_result(None)
-        if not fill.task.cancelled():
-            fill.task.exception()  # retrieved: the waiters (if any) raise it themselves
+        if fill.committed.done():
+            return
+        if fill.task.cancelled():
+            fill.committed.cancel()
+        elif (error := fill.task.exception()) is not None:
+            fill.committed.set_exception(error)
+            fill.committed.exception()  # retrieved: the waiters (if any) raise it themselves
+        else:
+            fill.settle(fill.task.result())
 
     async def _run(
         self,
@@ -177,14 +192,14 @@ class Fills:
             ):
                 found = self._committed(cache, plan, replaces)
                 if found is not None:
-                    return found
+                    return fill.settle(found)
                 async with self.cluster.watching(plan.key) as announced:
                     lease = None
                     while lease is None:
                         found = await self.sharing.newest(cache, plan.key, replaces)
                         if found is not None:
                             fill.origin = Status.SHARED
-                            return found
+                            return fill.settle(found)
                         failure = await self.cluster.remembered_error(plan.key)
                         if failure is not None:
                             raise _error_from(failure)
@@ -193,7 +208,7 @@ class Fills:
                             await announced()
                 try:
                     fill.origin = Status.MISS
-                    entry = await self._fetch(fill, plan, cache, caller, encoder)
+                    entry = fill.settle(await self._fetch(fill, plan, cache, caller, encoder))
                     if entry is not None:
                         await self.sharing.offer(entry, lease)
                     return entry

@@ -21,6 +21,7 @@ from livedata import sql
 from livedata.auth.restrict import check_applies, forced_params, table_filters
 from livedata.cache.key import cache_key
 from livedata.catalog import Catalog, QueryConfig, TableConfig
+from livedata.connectors.registry import connector_class
 from livedata.connectors.stream import Caps
 from livedata.errors import (
     InvalidOption,
@@ -123,11 +124,17 @@ class Style:
     dialect: str
     paramstyle: ParamStyle
 
+    @classmethod
+    def of(cls, kind: str) -> Style:
+        """The style of source kind ``kind``, as its connector class names it."""
+        connector = connector_class(kind)
+        return cls(connector.dialect, connector.paramstyle)
+
 
 class Planner:
-    def __init__(self, catalog: Catalog, styles: Mapping[str, Style], defaults: Policy) -> None:
+    def __init__(self, catalog: Catalog, defaults: Policy) -> None:
         self.catalog = catalog
-        self.styles = dict(styles)  # by source
+        self.styles = {name: Style.of(source.kind) for name, source in catalog.sources.items()}
         self.defaults = defaults
         self._statements: dict[str, sql.Statement] = {}
         self._definitions = {

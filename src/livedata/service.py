@@ -11,6 +11,7 @@ values (``livedata.results``): a stored one may be shared, a live one has one ow
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from livedata.freshness import (
     decide,
     may_serve_stale_on_error,
 )
-from livedata.plan import Plan, Planner, QueryRequest, Style
+from livedata.plan import Plan, Planner, QueryRequest
 from livedata.quota.store import QuotaStore, open_store
 from livedata.results import LiveResult, Result, StoredResult, header_for
 from livedata.schemas import Schemas
@@ -84,14 +85,10 @@ class QueryService:
         self.tier = tier  # None when nothing is ever cached
         self.quota = open_store(None) if quota is None else quota  # rate limits use it too
         self.tally = Tally()
-        styles = {
-            name: Style(connector.dialect, connector.paramstyle)
-            for name, connector in sources.connectors.items()
-        }
         defaults = Policy(
             settings.cache_ttl, settings.cache_stale_while_revalidate, settings.cache_stale_if_error
         )
-        self.planner = Planner(catalog, styles, defaults)
+        self.planner = Planner(catalog, defaults)
         self.admission = Admission(
             catalog.sources, sources, self.quota, clock, settings.cache_error_ttl, self.tally
         )
@@ -216,11 +213,11 @@ class QueryService:
             fill = self.fills.start(
                 plan, cache, None if entry is None else entry.created, caller, encoder
             )
-            tee = await fill.started
+            tee = await asyncio.shield(fill.started)
             if tee is not None:
 
                 async def stored() -> StoredResult | None:
-                    committed = await fill.task
+                    committed = await asyncio.shield(fill.committed)
                     return None if committed is None else self._stored(plan, committed, Status.MISS)
 
                 def header() -> EntryHeader:
@@ -228,11 +225,11 @@ class QueryService:
                     return fill.header
 
                 return LiveResult(plan, Status.MISS, tee.blocks(), header, stored)
-            committed = await fill.task
+            committed = await asyncio.shield(fill.committed)
             if committed is not None:  # another process or node had it: no fetch was needed
                 return self._stored(plan, committed, fill.origin)
         try:
-            committed = await fill.task
+            committed = await asyncio.shield(fill.committed)
         except BudgetExhausted as exc:
             if exc.details["caller"] in (None, caller.id):
                 raise

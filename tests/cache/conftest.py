@@ -26,7 +26,8 @@ import orjson
 import psycopg
 import pytest
 
-from livedata.catalog import Catalog, PostgresSource, QueryConfig
+from livedata.catalog import Catalog, QueryConfig
+from livedata.connectors.postgres import PostgresSource
 from tests.cache.traffic import Body, ask, same_data
 from tests.conftest import require_service
 from tests.samples import PG_DSN, Sample

@@ -146,3 +146,36 @@ def test_processes_waiting_on_each_others_keys_still_answer(
     finally:
         postgres.release()
     assert [r.status_code for r in responses] == [200] * (4 * keys)
+
+
+def test_a_leader_that_disconnects_does_not_cancel_the_fetch_for_the_others(
+    serve: Callable[..., str], postgres: Postgres
+) -> None:
+    gate, marker = 4_203_201, "coalesce_leader_leaves"
+    sql = GATED_SQL.format(marker=marker, gate=gate)
+    url = serve(postgres.catalog(gated=query(sql, ttl=600)))
+    body = {"query": "gated", "params": {"region": "Europe"}}
+    before = postgres.executions(marker)
+
+    async def scenario() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=url, timeout=BOUND) as others:
+            with postgres.gate(gate):
+                async with httpx.AsyncClient(base_url=url, timeout=BOUND) as leader:
+                    leaving = asyncio.ensure_future(leader.post("/query", json=body))
+                    await asyncio.to_thread(until_waiting, postgres, marker)
+                    joiner = asyncio.ensure_future(others.post("/query", json=body))
+                    leaving.cancel()  # the leader's client goes away mid-fetch
+                    await asyncio.gather(leaving, return_exceptions=True)
+            return await joiner
+
+    response = asyncio.run(scenario())
+
+    assert response.status_code == 200
+    assert response.json()["rows"]
+    assert postgres.executions_since(marker, before) == 1
+
+
+def until_waiting(postgres: Postgres, marker: str) -> None:
+    deadline = time.monotonic() + BOUND
+    while postgres.waiting_at_gate(marker) < 1:
+        assert time.monotonic() < deadline, "the statement never reached the gate"

@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from livedata.auth.caller import Caller
-from livedata.catalog import Budget, Catalog
+from livedata.catalog import Catalog
+from livedata.connectors.config import Budget
 from livedata.errors import BudgetExhausted
 from livedata.plan import QueryRequest
 from livedata.service import QueryService

@@ -22,9 +22,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from livedata.catalog import Catalog, DuckDBSource
+from livedata.catalog import Catalog
 from livedata.connectors import registry
-from livedata.connectors.duckdb import DuckDBConnector
+from livedata.connectors.duckdb import DuckDBConnector, DuckDBSource
 from livedata.connectors.mysql import MySQLConnector
 from livedata.connectors.postgres import PostgresConnector
 from livedata.sample.load import DATA
@@ -98,7 +98,7 @@ def url(serve: Callable[..., str], sample_of: Callable[[str], Sample]) -> Iterat
     }
     saved = dict(registry.CONNECTORS)
     for kind, name in recorders.items():
-        registry.CONNECTORS[kind] = (f"{__name__}:{name}", saved[kind][1])
+        registry.register(kind, f"{__name__}:{name}", saved[kind][1])
     sources: dict[str, Any] = {}
     for kind in KINDS:
         config = sample_of(kind).config

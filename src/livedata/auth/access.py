@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from livedata.auth.caller import Caller
 from livedata.auth.keys import ID_PATTERN, is_digest
-from livedata.catalog import Catalog, SecretRef, explain, read_toml
+from livedata.catalog import Catalog, explain, read_toml
+from livedata.connectors.config import SecretRef
 from livedata.errors import AccessFileError, unknown_name
 
 ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")  # the allow-list; "none" is never accepted

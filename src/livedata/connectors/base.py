@@ -3,20 +3,26 @@
 Connectors are blocking on purpose: the service runs them in worker threads, at most the
 source's ``max_concurrent_queries`` at once, so a driver never blocks the event loop and a
 connector needs no async code. Each connector owns a small pool of connections.
+
+A connector is a plug-in: its class names its source kind, its config model, its SQL dialect
+and parameter style, and its driver's errors as a table (``ErrorTable``) that one function
+here reads, so no connector has an if-chain of its own for them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 
+from livedata.connectors.config import SourceBase
 from livedata.errors import LivedataError, QueryFailed, SourceUnavailable, StatementTimeout
 from livedata.sql import ParamStyle, Statement
 
@@ -39,11 +45,62 @@ class Cursor:
         return cls(table.schema, iter(table.to_batches()))
 
 
-class Connector(ABC, Generic[Conn]):
-    """A source of Arrow tables. Subclasses implement ``_connect``, ``_execute``, ``_translate``."""
+class Fault(enum.Enum):
+    """What a driver error means, whatever the driver."""
 
-    dialect: ClassVar[str]
-    paramstyle: ClassVar[ParamStyle]
+    TIMED_OUT = "timed out"  # the source cancelled the statement at statement_timeout
+    UNAVAILABLE = "unavailable"  # the source or the connection is gone: the connection is dropped
+    REJECTED = "rejected"  # the source refused this statement: its SQL, data or permissions
+
+
+def _no_code(exc: BaseException) -> None:
+    return None
+
+
+ErrorKey = str | int | type[BaseException]
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """One driver's errors as data: which of them are a timeout or a lost source.
+
+    ``code`` reads the driver's own code from an exception (a SQLSTATE, an error number, an
+    error name), None when it carries none. An error with a code matches the row keyed by it;
+    a text code also matches a row keyed by its start, the longest first (the SQLSTATE class
+    "08"; "SQLITE_IOERR" for the extended "SQLITE_IOERR_READ"). An error without a code
+    matches the row keyed by its class or its nearest base class. No row: the source
+    rejected the statement, and ``reason`` gives the database's own words for it.
+    """
+
+    rows: Mapping[ErrorKey, Fault]
+    code: Callable[[BaseException], str | int | None] = _no_code
+    reason: Callable[[BaseException], str] = str
+    lost: str = "the connection failed"  # why the source is unavailable, as the 503 says
+
+    def row(self, exc: BaseException) -> ErrorKey | None:
+        """The key of the row ``exc`` matches; None when none does."""
+        code = self.code(exc)
+        if code is None:
+            return next((cls for cls in type(exc).__mro__ if cls in self.rows), None)
+        if isinstance(code, str):
+            starts = (code[:n] for n in range(len(code), 0, -1))
+            return next((start for start in starts if start in self.rows), None)
+        return code if code in self.rows else None
+
+    def fault(self, exc: BaseException) -> Fault:
+        key = self.row(exc)
+        return Fault.REJECTED if key is None else self.rows[key]
+
+
+class Connector(ABC, Generic[Conn]):
+    """A source of Arrow tables. Subclasses name what the class attributes below say and
+    implement ``_connect`` and ``_execute``."""
+
+    kind: ClassVar[str]  # the source kind it serves, as catalogs write it
+    config_model: ClassVar[type[SourceBase]]  # what a source of this kind is configured with
+    dialect: ClassVar[str]  # sqlglot's name for its SQL
+    paramstyle: ClassVar[ParamStyle]  # how its driver takes bound values
+    errors: ClassVar[ErrorTable]  # what its driver's errors mean
 
     def __init__(self, name: str, config: Any) -> None:
         self.name = name
@@ -127,7 +184,7 @@ class Connector(ABC, Generic[Conn]):
                     end(exc)
                     raise
                 except Exception as exc:
-                    error = self._translate(exc)
+                    error = self.translate(exc)
                     end(error)
                     raise error from exc
                 if batch is None:
@@ -149,7 +206,7 @@ class Connector(ABC, Generic[Conn]):
             self._finish(conn, exc)
             raise
         except Exception as exc:
-            error = self._translate(exc)
+            error = self.translate(exc)
             self._finish(conn, error)
             raise error from exc
 
@@ -206,9 +263,14 @@ class Connector(ABC, Generic[Conn]):
         """Start one statement on ``conn``; may raise driver exceptions, also while the
         batches are read."""
 
-    @abstractmethod
-    def _translate(self, exc: Exception) -> LivedataError:
-        """Map a driver exception to SourceUnavailable, StatementTimeout or QueryFailed."""
+    def translate(self, exc: BaseException) -> LivedataError:
+        """The error a client sees for driver exception ``exc``, by this connector's table."""
+        fault = self.errors.fault(exc)
+        if fault is Fault.TIMED_OUT:
+            return self.timed_out()
+        if fault is Fault.UNAVAILABLE:
+            return self.unavailable(self.errors.lost)
+        return self.rejected(self.errors.reason(exc))
 
     def _disconnect(self, conn: Conn) -> None:
         with contextlib.suppress(Exception):  # closing a dead connection may fail; nothing to do

@@ -10,23 +10,59 @@ from __future__ import annotations
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import duckdb
 import orjson
+from pydantic import Field, model_validator
 
-from livedata.catalog import DuckDBSource
-from livedata.connectors.base import Connector, Cursor
+from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.config import SourceBase
 from livedata.connectors.watchdog import Watchdog
-from livedata.errors import LivedataError, QueryFailed, StatementTimeout
 from livedata.sql import Statement
 
 WATCHDOG = Watchdog()
 
 
+class DuckDBSource(SourceBase):
+    kind: Literal["duckdb"]
+    path: str = Field(
+        default=":memory:", description="Database file, opened read-only; :memory: for none."
+    )
+    load: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Tables to load at start-up from Parquet/CSV files (name = path), "
+        "relative to the catalog file.",
+    )
+
+    @model_validator(mode="after")
+    def _load_into_memory_only(self) -> DuckDBSource:
+        if self.load and self.path != ":memory:":
+            raise ValueError("`load` builds its own database; leave `path` out when using it")
+        return self
+
+    def resolve_paths(self, base: Path) -> Self:
+        path = self.path if self.path == ":memory:" else str(base / self.path)
+        load = {table: base / file for table, file in self.load.items()}
+        return self.model_copy(update={"path": path, "load": load})
+
+
+# DuckDB's exceptions carry no code: their classes say it all.
+ERRORS = ErrorTable(
+    {
+        duckdb.InterruptException: Fault.TIMED_OUT,  # the watchdog's interrupt at the deadline
+        duckdb.IOException: Fault.UNAVAILABLE,  # the database file cannot be read
+    },
+    lost="cannot read the database file",
+)
+
+
 class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
+    kind = "duckdb"
+    config_model = DuckDBSource
     dialect = "duckdb"
     paramstyle = "qmark"
+    errors = ERRORS
 
     def __init__(self, name: str, config: DuckDBSource) -> None:
         super().__init__(name, config)
@@ -87,19 +123,6 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             sum(_estimated_rows(node) for node in orjson.loads(table.column(1)[0].as_py()))
         )
 
-    def _translate(self, exc: Exception) -> LivedataError:
-        if isinstance(exc, duckdb.InterruptException):
-            return StatementTimeout(
-                f"Source {self.name!r} cancelled the query after "
-                f"{self.config.statement_timeout:g} s.",
-                source=self.name,
-            )
-        if isinstance(exc, duckdb.IOException):
-            return self.unavailable("cannot read the database file")
-        return QueryFailed(
-            f"Source {self.name!r} rejected the query: {_first_line(exc)}", source=self.name
-        )
-
     def close(self) -> None:
         super().close()
         with self._open_lock:
@@ -118,7 +141,3 @@ def _estimated_rows(node: dict[str, Any]) -> float:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def _first_line(exc: Any) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -12,17 +12,24 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
+from pydantic import Field
 from pymysql.constants import FIELD_TYPE, FLAG
 
-from livedata.catalog import MySQLSource
-from livedata.connectors.base import Connector, Cursor
-from livedata.errors import LivedataError
+from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.config import ServerSource
 from livedata.sql import Statement
+
+
+class MySQLSource(ServerSource):
+    kind: Literal["mysql"]
+    port: int = Field(default=3306, ge=1, le=65535)
+    user: str = "root"
+
 
 _ENCODERS = {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}
 _T = FIELD_TYPE
@@ -36,10 +43,37 @@ _TYPES: dict[int, pa.DataType] = {
     _T.JSON: pa.string(),
 }
 _BINARY_CHARSET = 63
-_TIMEOUT_ERRORS = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
-# Cannot connect, server gone or shutting down, too many connections, connection killed.
-_UNAVAILABLE_ERRORS = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031}
 _ACCOUNT = re.compile(r"'[^']*'@'[^']*'")  # "denied to user 'app'@'10.0.0.5'"
+
+
+def _errno(exc: BaseException) -> int | None:
+    """The server's (or the client library's) error number; PyMySQL's own error for a
+    connection it has closed carries 0, no number."""
+    code = exc.args[0] if isinstance(exc, pymysql.MySQLError) and exc.args else None
+    return code if isinstance(code, int) and code else None
+
+
+def _reason(exc: BaseException) -> str:
+    """The server's message, without the account it names."""
+    message = str(exc.args[1]) if _errno(exc) is not None and len(exc.args) > 1 else str(exc)
+    return _ACCOUNT.sub("(the source's account)", message)
+
+
+# Errors while connecting never come here: each of them is "unavailable" (Connector._open).
+ERRORS = ErrorTable(
+    {
+        1969: Fault.TIMED_OUT,  # ER_STATEMENT_TIMEOUT: MariaDB's max_statement_time
+        3024: Fault.TIMED_OUT,  # ER_QUERY_TIMEOUT: MySQL's max_execution_time
+        1053: Fault.UNAVAILABLE,  # ER_SERVER_SHUTDOWN: the server is shutting down
+        1927: Fault.UNAVAILABLE,  # ER_CONNECTION_KILLED (MariaDB)
+        4031: Fault.UNAVAILABLE,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL): idle past wait_timeout
+        2006: Fault.UNAVAILABLE,  # CR_SERVER_GONE_ERROR: writing to a connection the server closed
+        2013: Fault.UNAVAILABLE,  # CR_SERVER_LOST: the connection broke during a query
+        pymysql.InterfaceError: Fault.UNAVAILABLE,  # a connection PyMySQL closed after an error
+    },
+    code=_errno,
+    reason=_reason,
+)
 
 
 # Global privileges that let SQL reach past the database, read-only transaction or not.
@@ -55,8 +89,11 @@ _PRIVILEGES = (
 
 
 class MySQLConnector(Connector[pymysql.Connection]):
+    kind = "mysql"
+    config_model = MySQLSource
     dialect = "mysql"
     paramstyle = "format"
+    errors = ERRORS
 
     def _connect(self) -> pymysql.Connection:
         config: MySQLSource = self.config
@@ -108,15 +145,6 @@ class MySQLConnector(Connector[pymysql.Connection]):
     def excess_privileges(self) -> list[str]:
         granted = self.fetch(Statement(_PRIVILEGES, ())).column(0).to_pylist()
         return [why for privilege, why in _DANGEROUS_PRIVILEGES.items() if privilege in granted]
-
-    def _translate(self, exc: Exception) -> LivedataError:
-        code = exc.args[0] if isinstance(exc, pymysql.MySQLError) and exc.args else None
-        if code in _TIMEOUT_ERRORS:
-            return self.timed_out()
-        if code in _UNAVAILABLE_ERRORS or isinstance(exc, pymysql.InterfaceError):
-            return self.unavailable("the connection failed")
-        message = str(exc.args[1]) if code is not None and len(exc.args) > 1 else str(exc)
-        return self.rejected(_ACCOUNT.sub("(the source's account)", message))
 
 
 def _column(field: Any, values: Sequence[Any]) -> pa.Array:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Literal
 from urllib.parse import quote
 
 import adbc_driver_manager
@@ -17,14 +18,44 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from adbc_driver_postgresql import StatementOptions
+from pydantic import Field
 
-from livedata.catalog import PostgresSource
-from livedata.connectors.base import Connector, Cursor
-from livedata.errors import LivedataError
+from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.config import ServerSource
 from livedata.sql import Statement
 
 _EXPLAIN = "EXPLAIN (FORMAT JSON)"
-_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash, cannot connect now
+
+
+class PostgresSource(ServerSource):
+    kind: Literal["postgres"]
+    port: int = Field(default=5432, ge=1, le=65535)
+    user: str = "postgres"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc, "sqlstate", None) or None
+
+
+def _message(exc: BaseException) -> str:
+    """The server's own message, without the driver's prefixes and the query it echoes."""
+    primary = dict(getattr(exc, "details", None) or ()).get(b"PG_DIAG_MESSAGE_PRIMARY")
+    return bytes(primary).decode(errors="replace") if primary else str(exc)
+
+
+# Errors while connecting never come here: each of them is "unavailable" (Connector._open).
+ERRORS = ErrorTable(
+    {
+        "57014": Fault.TIMED_OUT,  # query_canceled, by statement_timeout
+        "08": Fault.UNAVAILABLE,  # connection exceptions
+        "57P01": Fault.UNAVAILABLE,  # admin_shutdown: the session was terminated
+        "57P02": Fault.UNAVAILABLE,  # crash_shutdown: another server process crashed
+        # libpq's own errors carry no SQLSTATE: the server closed the connection, or had before.
+        adbc_driver_manager.OperationalError: Fault.UNAVAILABLE,
+    },
+    code=_sqlstate,
+    reason=_message,
+)
 
 
 # Held by the session's role, each lets SQL reach past the database, read-only or not.
@@ -50,8 +81,11 @@ BATCH_BYTES = 4 << 20
 
 
 class PostgresConnector(Connector[adbc_pg.Connection]):
+    kind = "postgres"
+    config_model = PostgresSource
     dialect = "postgres"
     paramstyle = "dollar"
+    errors = ERRORS
 
     def _connect(self) -> adbc_pg.Connection:
         config: PostgresSource = self.config
@@ -91,18 +125,6 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
         """The planner's total cost (EXPLAIN without ANALYZE: nothing runs)."""
         table = self.fetch(Statement(f"{_EXPLAIN} {statement.text}", statement.params))
         return float(orjson.loads(table.column(0)[0].as_py())[0]["Plan"]["Total Cost"])
-
-    def _translate(self, exc: Exception) -> LivedataError:
-        state = getattr(exc, "sqlstate", None) or ""
-        if state == "57014":
-            return self.timed_out()
-        if (
-            state.startswith("08")
-            or state in _UNAVAILABLE_SQLSTATES
-            or (not state and isinstance(exc, adbc_driver_manager.OperationalError))
-        ):
-            return self.unavailable("the connection failed")
-        return self.rejected(_message(exc))
 
 
 def connection_uri(config: PostgresSource, options: str = "") -> str:
@@ -182,9 +204,3 @@ def _decimal(column: pa.ChunkedArray, typmod: int) -> pa.ChunkedArray:
         return pc.cast(column, decimal(precision, scale))
     except pa.ArrowInvalid:  # NaN, infinities, or more digits than Arrow holds: keep the text
         return column
-
-
-def _message(exc: Exception) -> str:
-    """The server's own message, without the driver's prefixes and the query it echoes."""
-    primary = dict(getattr(exc, "details", None) or ()).get(b"PG_DIAG_MESSAGE_PRIMARY")
-    return bytes(primary).decode(errors="replace") if primary else str(exc)

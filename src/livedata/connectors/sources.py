@@ -16,8 +16,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from livedata.catalog import SourceConfig
 from livedata.connectors.base import Connector
+from livedata.connectors.config import SourceBase
 from livedata.connectors.registry import create_connector
 from livedata.connectors.stream import Caps, Charge, RowStream
 from livedata.errors import LivedataError, SourceBusy
@@ -29,7 +29,7 @@ READINESS_SECONDS = 2.0  # how long one round of pings answers /ready
 
 class Sources:
     def __init__(
-        self, connectors: Mapping[str, Connector[Any]], configs: Mapping[str, SourceConfig]
+        self, connectors: Mapping[str, Connector[Any]], configs: Mapping[str, SourceBase]
     ) -> None:
         self.connectors = dict(connectors)
         self._slots = {
@@ -41,7 +41,7 @@ class Sources:
         self._readiness: tuple[float, dict[str, dict[str, str]]] | None = None
 
     @classmethod
-    def from_configs(cls, configs: Mapping[str, SourceConfig]) -> Sources:
+    def from_configs(cls, configs: Mapping[str, SourceBase]) -> Sources:
         return cls({n: create_connector(n, c) for n, c in configs.items()}, configs)
 
     def __getitem__(self, name: str) -> Connector[Any]:

@@ -17,29 +17,54 @@ import datetime as dt
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, Self
 
 import pyarrow as pa
+from pydantic import Field
 
-from livedata.catalog import SQLiteSource
-from livedata.connectors.base import Connector, Cursor
-from livedata.errors import LivedataError
+from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.config import SourceBase
 from livedata.sql import Statement
 
 _PROGRESS_STEPS = 10_000  # virtual machine steps between two deadline checks
-_UNAVAILABLE_ERRORS = {
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_IOERR",
-    "SQLITE_CORRUPT",
-    "SQLITE_CANTOPEN",
-    "SQLITE_NOTADB",
-}
+
+
+class SQLiteSource(SourceBase):
+    kind: Literal["sqlite"]
+    path: Path = Field(description="Database file, opened read-only, relative to the catalog.")
+
+    def resolve_paths(self, base: Path) -> Self:
+        return self.model_copy(update={"path": base / self.path})
+
+
+def _error_name(exc: BaseException) -> str | None:
+    return getattr(exc, "sqlite_errorname", None)
+
+
+# Keyed by SQLite's primary result codes; the driver names the extended one (SQLITE_IOERR_READ),
+# which matches its primary's row.
+ERRORS = ErrorTable(
+    {
+        "SQLITE_INTERRUPT": Fault.TIMED_OUT,  # the progress handler stopped it at the deadline
+        "SQLITE_BUSY": Fault.UNAVAILABLE,  # a writer held its lock past the busy timeout
+        "SQLITE_LOCKED": Fault.UNAVAILABLE,  # a conflict in a cache shared between connections
+        "SQLITE_IOERR": Fault.UNAVAILABLE,
+        "SQLITE_CORRUPT": Fault.UNAVAILABLE,
+        "SQLITE_CANTOPEN": Fault.UNAVAILABLE,  # a file beside the database (its journal, its WAL)
+        "SQLITE_NOTADB": Fault.UNAVAILABLE,
+    },
+    code=_error_name,
+    lost="cannot read the database file",
+)
 
 
 class SQLiteConnector(Connector[sqlite3.Connection]):
+    kind = "sqlite"
+    config_model = SQLiteSource
     dialect = "sqlite"
     paramstyle = "qmark"
+    errors = ERRORS
 
     def _connect(self) -> sqlite3.Connection:
         config: SQLiteSource = self.config
@@ -72,14 +97,6 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
                 names=names,
             )
         )
-
-    def _translate(self, exc: Exception) -> LivedataError:
-        error = getattr(exc, "sqlite_errorname", None)
-        if error == "SQLITE_INTERRUPT":
-            return self.timed_out()
-        if error in _UNAVAILABLE_ERRORS:
-            return self.unavailable("cannot read the database file")
-        return self.rejected(str(exc))
 
 
 def _read_only(action: int, name: str | None, value: str | None, *_: object) -> int:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from livedata.catalog import Budget, SourceConfig
+from livedata.connectors.config import Budget, SourceBase
 from livedata.connectors.sources import Sources
 from livedata.connectors.stream import Caps, Charge, RowStream
 from livedata.errors import BudgetExhausted, CostTooHigh
@@ -37,7 +37,7 @@ class Window:
 class Costs:
     def __init__(
         self,
-        configs: Mapping[str, SourceConfig],
+        configs: Mapping[str, SourceBase],
         sources: Sources,
         store: QuotaStore,
         clock: Callable[[], float],

@@ -20,8 +20,10 @@ import pyarrow.parquet as pq
 import pymysql
 from sqlglot import exp
 
-from livedata.catalog import MySQLSource, PostgresSource, SourceConfig, SQLiteSource
-from livedata.connectors.postgres import connection_uri
+from livedata.connectors.config import SourceBase
+from livedata.connectors.mysql import MySQLSource
+from livedata.connectors.postgres import PostgresSource, connection_uri
+from livedata.connectors.sqlite import SQLiteSource
 from livedata.errors import CatalogError, QueryFailed, SourceUnavailable
 
 DATA = Path(__file__).parent / "data"
@@ -36,7 +38,7 @@ _SQL_TYPES = {
 _MYSQL_BATCH_ROWS = 5_000  # PyMySQL folds each batch into a few multi-row INSERTs
 
 
-def load_sample(name: str, config: SourceConfig) -> dict[str, int]:
+def load_sample(name: str, config: SourceBase) -> dict[str, int]:
     """Create (replacing) the sample tables in source ``name``; return rows loaded per table."""
     if config.kind not in _LOADERS:
         raise CatalogError(
