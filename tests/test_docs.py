@@ -10,6 +10,7 @@ import typer
 
 from livedata.catalog import load_catalog
 from livedata.cli import app
+from livedata.commands.exits import ExitCode
 from livedata.settings import Settings
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
@@ -44,3 +45,15 @@ def test_the_catalog_example_is_valid(tmp_path: Path) -> None:
     path.write_text(example.group(1))
     catalog = load_catalog(path, environ={})
     assert set(catalog.queries) == {"orders_by_country"}
+
+
+@pytest.mark.parametrize("code", list(ExitCode), ids=lambda c: c.name)
+def test_every_exit_code_is_documented(code: ExitCode) -> None:
+    section = README.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    assert re.search(rf"^\| `{code.value}` \| ", section, re.MULTILINE), code
+
+
+def test_every_query_option_is_documented() -> None:
+    section = README.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    for option in ("--format", "-o", "--filter", "--order-by", "--columns", "-x", "--null"):
+        assert option in section, option

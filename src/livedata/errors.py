@@ -1,9 +1,11 @@
 """Every failure livedata knows how to explain, as one tree.
 
 Only the web layer maps these to HTTP status codes (``livedata.web.errors``); the CLI maps
-them to exit codes. Each class carries a stable ``code`` that clients can switch on.
+them to exit codes (``livedata.commands.exits``). Each class carries a stable ``code`` that
+clients can switch on.
 
     LivedataError
+    ├── SettingsError           a LIVEDATA_* setting is unknown or invalid (exit code 2)
     ├── CatalogError            the catalog file is broken (start-up stops, exit code 2)
     │   └── AccessFileError     the access file (API keys, token keys) is broken
     ├── UnsafeExposure          a public address without authentication (start-up refused)
@@ -48,6 +50,13 @@ class LivedataError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+
+class SettingsError(LivedataError):
+    """The environment holds a ``LIVEDATA_*`` variable that is no setting (a typo would be
+    ignored silently), or a setting's value breaks its type; the message names every one."""
+
+    code = "settings_error"
 
 
 class CatalogError(LivedataError):

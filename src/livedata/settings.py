@@ -8,6 +8,8 @@ catalog file instead; see ``livedata.catalog``.
 from __future__ import annotations
 
 import os
+import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,18 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_CATALOG = Path(__file__).parent / "sample" / "catalog.toml"
+ENV_PREFIX = "LIVEDATA_"
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class LogLevel(StrEnum):
+    """How much the server logs (uvicorn's levels that livedata documents)."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 def _default_cache_dir() -> Path:
@@ -26,7 +40,9 @@ def _default_cache_dir() -> Path:
 class Settings(BaseSettings):
     """Process-wide settings; the README's settings table is checked against these fields."""
 
-    model_config = SettingsConfigDict(env_prefix="LIVEDATA_", extra="ignore", frozen=True)
+    # Unknown LIVEDATA_* names are refused at start-up by ``livedata.environ``, which also
+    # knows the catalog's override names; the model itself reads only its own fields.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     catalog: Path = Field(
         default=BUNDLED_CATALOG,
@@ -57,7 +73,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="Largest request body accepted (413 beyond)."
     )
-    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    log_level: LogLevel = Field(
+        default=LogLevel.INFO, description="Log level: debug, info, warning, error."
+    )
     access_log: bool = Field(
         default=False,
         description="uvicorn's line per request; off by default, it costs hits much throughput.",
@@ -187,6 +205,31 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin; write scheme://host[:port] with no path "
+                    "(https://app.example.com), or *"
+                )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(_REDIS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(_REDIS_SCHEMES)}")
+        return value
+
+    @field_validator("host", "audit_log")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
     @model_validator(mode="after")
     def _no_credentials_for_everyone(self) -> Settings:
         if self.cors_allow_credentials and "*" in self.cors_origins:
@@ -195,3 +238,8 @@ class Settings(BaseSettings):
                 "responses with its visitors' credentials; list the origins instead"
             )
         return self
+
+
+def variable(field: str) -> str:
+    """The environment variable of a setting: ``cache_ttl`` -> ``LIVEDATA_CACHE_TTL``."""
+    return f"{ENV_PREFIX}{field.upper()}"

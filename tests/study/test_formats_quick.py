@@ -3,6 +3,8 @@ the results and the plots are written. No timing is asserted: CI machines vary."
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,25 +20,24 @@ from livedata.study.shapes import shapes
 
 
 def test_the_quick_study_writes_results_report_and_plots(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+    """Through the real command, with no --out: results go under XDG_DATA_HOME (never the
+    source tree), stdout holds the tables and their footnotes and no log line."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "livedata.study.cli",
-            "formats",
-            "--quick",
-            "--out",
-            str(out),
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
+        [sys.executable, "-m", "livedata.cli", "bench", "formats", "--quick"],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env={
+            **os.environ,
+            "XDG_DATA_HOME": str(tmp_path / "share"),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        },
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    (out,) = (tmp_path / "share" / "livedata-bench").glob("formats-*")
+    assert "request_id" not in done.stdout + done.stderr  # the servers' audit log is off
+    assert "No credentials configured" not in done.stdout + done.stderr  # in their log files
     results = orjson.loads((out / "results.json").read_bytes())
     quick_shapes = [s.name for s in shapes(True, tmp_path)]
     assert list(results["shapes"]) == quick_shapes
@@ -52,6 +53,10 @@ def test_the_quick_study_writes_results_report_and_plots(tmp_path: Path) -> None
     report = (out / "report.md").read_text()
     assert "Read, page cache cold" in report
     assert "What each format loses" in report
+    for marker in set(re.findall(r"\| [a-z/-]+ (\[\d+\])", report)):  # each has its footnote
+        assert f"\n{marker} " in report, marker
+    assert re.search(r"\| (n/a|-|fails|slow) \|", report) is None  # no word without a reason
+    assert "[1] " in done.stdout  # the console tables carry their footnotes too
     for png in ("read-vs-size.png", "hits.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -67,7 +67,8 @@ def write_catalog(folder: Path, tables: dict[str, Path]) -> Path:
 
 @contextmanager
 def server(catalog: Path, format_name: str, cache_dir: Path) -> Iterator[Server]:
-    """A server process using cache format ``format_name``."""
+    """A server process using cache format ``format_name``. Its log (and no audit log) goes
+    to ``server.log`` beside its cache, never into the tables the study prints."""
     env = {
         **os.environ,
         "LIVEDATA_CATALOG": str(catalog),
@@ -75,18 +76,27 @@ def server(catalog: Path, format_name: str, cache_dir: Path) -> Iterator[Server]
         "LIVEDATA_CACHE_DIR": str(cache_dir),
         "LIVEDATA_CACHE_MAX_BYTES": str(1 << 40),  # deleted bodies must not evict the entry
         "LIVEDATA_LOG_LEVEL": "warning",
+        "LIVEDATA_AUDIT_LOG": "off",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "livedata.study.serve"],
-        stdout=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log_path = cache_dir.parent / f"{format_name}-server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "livedata.study.serve"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            text=True,
+        )
     try:
         assert process.stdout is not None
         port = process.stdout.readline().strip()
         if not port.isdigit():
-            raise RuntimeError(f"the {format_name} server did not start (exit {process.wait()})")
+            tail = log_path.read_text().strip().splitlines()[-3:]
+            raise RuntimeError(
+                f"the {format_name} server did not start (exit {process.wait()}): "
+                + " / ".join(tail)
+            )
         yield Server(f"http://127.0.0.1:{port}", cache_dir)
     finally:
         process.terminate()

@@ -2,13 +2,16 @@
 
 Rows are formats, columns data shapes; a cell is the format's median divided by the best
 median in its column (1.0 is the best), with the best absolute figure in the column header.
-The same tables are printed to the console and written as Markdown (``report.md``).
+A cell without a figure says in a word why (``n/a``, ``fails``, ``slow``, ``-``) and points
+to a footnote under its table with the reason: not installed, the error, the time budget, or
+a figure this table does not take for that format or shape. The same tables are printed to
+the console and written as Markdown (``report.md``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +21,13 @@ from livedata.study.fidelity import VERDICTS
 from livedata.study.formats import median
 
 Pick = Callable[[dict[str, Any]], float | None]
+Why = tuple[str, str]  # the word in the cell, the footnote's reason
+# A cell's status (see livedata.study.formats.measure_cell) -> its word and reason's prefix.
+_STATUS_WORDS = {
+    "unavailable": ("n/a", "not installed"),
+    "error": ("fails", "failed"),
+    "skipped": ("slow", "skipped by the time budget"),
+}
 
 
 @dataclass(frozen=True)
@@ -26,17 +36,27 @@ class RatioTable:
     unit: str  # "s" or "B"
     header: list[str]
     rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)  # footnotes, "[1] why", in order
 
 
-def cell_table(results: dict[str, Any], title: str, unit: str, pick: Pick) -> RatioTable:
-    """A ratio table over the format cells (write, read, size, memory)."""
+def cell_table(
+    results: dict[str, Any], title: str, unit: str, pick: Pick, absent: str
+) -> RatioTable:
+    """A ratio table over the format cells (write, read, size, memory); ``absent``: why a
+    measured cell has no figure for this table."""
     values: dict[tuple[str, str], float | None] = {}
-    notes: dict[tuple[str, str], str] = {}
+    why: dict[tuple[str, str], Why] = {}
     for cell in results["cells"]:
         key = (cell["format"], cell["shape"])
         values[key] = pick(cell) if cell["status"] == "ok" else None
-        notes[key] = {"ok": "-", "error": "fails", "skipped": "slow"}.get(cell["status"], "n/a")
-    return _ratios(title, unit, list(results["formats"]), list(results["shapes"]), values, notes)
+        if cell["status"] == "skipped":  # one footnote for all: the figures are in the JSON
+            why[key] = ("slow", _budget(results))
+        elif cell["status"] in _STATUS_WORDS:
+            word, prefix = _STATUS_WORDS[cell["status"]]
+            why[key] = (word, _reason(prefix, cell["note"], cell["format"], cell["status"]))
+        else:
+            why[key] = ("-", absent)
+    return _ratios(title, unit, list(results["formats"]), list(results["shapes"]), values, why)
 
 
 def hit_table(
@@ -44,19 +64,51 @@ def hit_table(
 ) -> RatioTable:
     """A ratio table of end-to-end hit latency (median, request to last byte)."""
     values: dict[tuple[str, str], float | None] = {}
-    notes: dict[tuple[str, str], str] = {}
+    why: dict[tuple[str, str], Why] = {}
     formats: list[str] = []
     for row in results["hits"]:
-        if "shape" not in row:
-            continue
-        key = (row["format"], row["shape"])
         if row["format"] not in formats:
             formats.append(row["format"])
+        if "shape" not in row:  # its server did not start
+            for shape in results["shapes"]:
+                why[(row["format"], shape)] = ("fails", f"failed: {row['error']}")
+            continue
+        key = (row["format"], row["shape"])
         if "skipped" in row:
-            notes[key] = "slow"
+            why[key] = (
+                "slow",
+                "skipped: the format's own cell was not measured, or one read of it times the "
+                "runs would be over the time budget (results.json says which)",
+            )
         elif (row["response"], row["mode"], row["concurrency"]) == (response, mode, concurrency):
             values[key] = float(row["latency"]["median"])
-    return _ratios(title, "s", formats, list(results["shapes"]), values, notes)
+    absent = (
+        "not measured: hits are timed for the formats the cache may use"
+        + (
+            ", and a quick run serves only its first shape"
+            if results["meta"]["settings"].get("quick")
+            else ""
+        )
+        + (", in bursts only for bodies up to 4 MiB" if concurrency > 1 else "")
+    )
+    for fmt in formats:
+        for shape in results["shapes"]:
+            why.setdefault((fmt, shape), ("n/a", absent))
+    return _ratios(title, "s", formats, list(results["shapes"]), values, why)
+
+
+def _budget(results: dict[str, Any]) -> str:
+    budget = results["meta"]["settings"].get("budget", 30.0)
+    return (
+        f"skipped by the time budget ({budget:g} s per format and shape, --budget): one round "
+        "trip, repeated for every timed figure, would take longer (results.json has each "
+        "cell's estimate)"
+    )
+
+
+def _reason(prefix: str, note: str, fmt: str, status: str) -> str:
+    # Install hints and errors are the format's own; a budget skip's figures are the cell's.
+    return f"{prefix}: {note}" if status == "unavailable" else f"{prefix}: {fmt}: {note}"
 
 
 def fidelity_table(results: dict[str, Any], shape: str = "tricky") -> RatioTable:
@@ -73,13 +125,24 @@ def fidelity_table(results: dict[str, Any], shape: str = "tricky") -> RatioTable
             [
                 cell["format"],
                 f"{counts['exact']}/{len(verdicts)}",
-                ", ".join(retyped) or "-",
-                ", ".join(n.split(" (")[0] for n in lost) or "-",
-                "whole table fails" if cell["status"] == "error" else "-",
+                ", ".join(retyped) or "none",
+                ", ".join(n.split(" (")[0] for n in lost) or "none",
+                "whole table fails" if cell["status"] == "error" else "ok",
             ]
         )
     header = ["format", "exact", "retyped (values kept)", "lost or refused", "round trip"]
     return RatioTable(f"What each format loses ({shape} table)", "", header, rows)
+
+
+_NOT_TAKEN = "not applicable: this figure was not taken for this cell"
+_IN_PLACE_ONLY = (
+    "not applicable: read() without mapping is timed only for formats that read the bytes in "
+    "place (the others copy them anyway)"
+)
+_MEMORY = (
+    "not measured: peak memory is taken only for shapes of 32 MiB or more as Arrow (below, the "
+    "interpreter's own noise is larger), and not with --no-memory"
+)
 
 
 def standard_tables(results: dict[str, Any]) -> list[RatioTable]:
@@ -89,32 +152,50 @@ def standard_tables(results: dict[str, Any]) -> list[RatioTable]:
             "Read, page cache cold, memory-mapped",
             "s",
             lambda c: median(c, "read", "cold-mmap"),
+            _NOT_TAKEN,
         ),
         cell_table(
             results,
             "Read, page cache hot, memory-mapped",
             "s",
             lambda c: median(c, "read", "hot-mmap"),
+            _NOT_TAKEN,
         ),
         cell_table(
             results,
             "Read, page cache hot, read() without mapping",
             "s",
             lambda c: median(c, "read", "hot-read"),
+            _IN_PLACE_ONLY,
         ),
         cell_table(
             results,
             "Read, page cache cold, read() without mapping",
             "s",
             lambda c: median(c, "read", "cold-read"),
-        ),
-        cell_table(results, "Write (encode, write, fsync)", "s", lambda c: median(c, "write")),
-        cell_table(results, "File size", "B", lambda c: c.get("size")),
-        cell_table(
-            results, "Peak memory reading (resident set growth)", "B", lambda c: _memory(c, "read")
+            _IN_PLACE_ONLY,
         ),
         cell_table(
-            results, "Peak memory writing (resident set growth)", "B", lambda c: _memory(c, "write")
+            results,
+            "Write (encode, write, fsync)",
+            "s",
+            lambda c: median(c, "write"),
+            _NOT_TAKEN,
+        ),
+        cell_table(results, "File size", "B", lambda c: c.get("size"), _NOT_TAKEN),
+        cell_table(
+            results,
+            "Peak memory reading (resident set growth)",
+            "B",
+            lambda c: _memory(c, "read"),
+            _MEMORY,
+        ),
+        cell_table(
+            results,
+            "Peak memory writing (resident set growth)",
+            "B",
+            lambda c: _memory(c, "write"),
+            _MEMORY,
         ),
         fidelity_table(results),
     ]
@@ -151,24 +232,30 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Generated by `livedata bench formats` from `results.json` next to this file. Each "
         "cell is the format's median over the best median in its column (1.0 = best); the "
-        "column header gives that best figure. `fails`: the format cannot store the shape "
-        "(see the fidelity table); `slow`: skipped on the time budget; `-`: not taken for this "
-        "format (`read()` without mapping is timed only for formats that read the bytes in "
-        "place); `n/a`: not measured (a quick run serves one shape).",
+        "column header gives that best figure. A cell without a figure says why in a word "
+        "(`fails`: the format cannot store the shape, see the fidelity table; `slow`: skipped "
+        "by the time budget; `n/a`: not installed or not measured; `-`: not applicable) and "
+        "a footnote under its table gives the reason.",
         "",
         _meta_markdown(results["meta"]),
     ]
     for table in standard_tables(results):
         parts += ["", f"## {table.title}", "", _markdown_table(table)]
+        if table.notes:
+            parts += ["", *(f"{note}  " for note in table.notes)]
     return "\n".join(parts) + "\n"
 
 
 def print_tables(results: dict[str, Any], console: Console) -> None:
     for table in standard_tables(results):
-        view = Table(*table.header, title=table.title, title_justify="left")
+        view = Table(title=table.title, title_justify="left")
+        for index, name in enumerate(table.header):  # format names whole; headers may fold
+            view.add_column(name, no_wrap=index == 0, overflow="fold")
         for row in table.rows:
             view.add_row(*row)
         console.print(view)
+        for note in table.notes:
+            console.print(note, highlight=False, markup=False)
 
 
 def human(value: float, unit: str) -> str:
@@ -190,7 +277,7 @@ def _ratios(
     formats: list[str],
     shapes: list[str],
     values: dict[tuple[str, str], float | None],
-    notes: dict[tuple[str, str], str],
+    why: dict[tuple[str, str], Why],
 ) -> RatioTable:
     best = {
         shape: min(_present(values.get((f, shape)) for f in formats), default=None)
@@ -200,17 +287,22 @@ def _ratios(
         shape if (low := best[shape]) is None else f"{shape} ({human(low, unit)})"
         for shape in shapes
     ]
+    notes: dict[str, int] = {}  # reason -> its footnote number
     rows = []
     for fmt in formats:
         row = [fmt]
         for shape in shapes:
             value, low = values.get((fmt, shape)), best[shape]
             if value is None or not low:
-                row.append(notes.get((fmt, shape), "n/a"))
+                word, reason = why.get((fmt, shape), ("n/a", "not measured"))
+                if value is not None:  # a figure, but none in its column to compare with
+                    word, reason = "n/a", "no figure above zero in this column to compare with"
+                number = notes.setdefault(reason, len(notes) + 1)
+                row.append(f"{word} [{number}]")
             else:
                 row.append(f"{value / low:.1f}" if value / low < 100 else f"{value / low:.0f}")
         rows.append(row)
-    return RatioTable(title, unit, header, rows)
+    return RatioTable(title, unit, header, rows, [f"[{n}] {r}" for r, n in notes.items()])
 
 
 def _present(values: Iterable[float | None]) -> list[float]:

@@ -46,6 +46,7 @@ STATUS: dict[type[errors.LivedataError], int] = {
     errors.SourceError: 502,
     errors.AccessFileError: 500,
     errors.CatalogError: 500,
+    errors.SettingsError: 500,
     errors.UnsafeExposure: 500,
     errors.LivedataError: 500,
 }
