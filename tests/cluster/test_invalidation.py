@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.cache.conftest import Postgres
+from tests.cache.conftest import LIVEDATA, Postgres
 from tests.cache.traffic import BOUND, HIT
-from tests.cluster.conftest import Cluster
+from tests.cluster.conftest import Cluster, RedisServer
 
 TABLE = "cluster_invalidated"
 
 
+@pytest.mark.parametrize("how", ["http", "cli"])
 def test_invalidating_on_one_node_makes_every_node_fetch_again(
-    cluster: Callable[..., Cluster], postgres: Postgres, tmp_path: Path
+    cluster: Callable[..., Cluster],
+    redis_server: RedisServer,
+    postgres: Postgres,
+    tmp_path: Path,
+    how: str,
 ) -> None:
+    """Through one node's POST /cache/invalidate, or `livedata cache invalidate` on its host."""
     postgres.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
     postgres.db.execute(f"CREATE TABLE {TABLE} (v int)")
     postgres.db.execute(f"INSERT INTO {TABLE} VALUES (1)")
@@ -34,8 +43,24 @@ def test_invalidating_on_one_node_makes_every_node_fetch_again(
     assert ask(b.url).headers["cache-status"] == HIT
 
     postgres.db.execute(f"UPDATE {TABLE} SET v = 2")
-    removed = httpx.post(f"{a.url}/cache/invalidate", json={"table": TABLE}, timeout=BOUND)
-    assert removed.json() == {"removed": 1}  # node a's own copy; the others' go stale
+    if how == "http":
+        removed = httpx.post(f"{a.url}/cache/invalidate", json={"table": TABLE}, timeout=BOUND)
+        assert removed.json() == {"removed": 1}  # node a's own copy; the others' go stale
+    else:
+        done = subprocess.run(
+            [*LIVEDATA, "cache", "invalidate", "--table", TABLE],
+            env={
+                **os.environ,
+                "LIVEDATA_CATALOG": str(catalog),
+                "LIVEDATA_CACHE_DIR": str(tmp_path / "node-0"),
+                "LIVEDATA_REDIS_URL": redis_server.url,
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "removed 1 entry" in done.stdout
 
     for node in (b, c, a):
         answer = ask(node.url)

@@ -36,6 +36,28 @@ def _cache() -> Iterator[ResultCache]:
         cache.close()
 
 
+def _tell_cluster(tag: str | None) -> None:
+    """With Redis configured, every node's copies go stale too (the generation of ``tag``,
+    or of every entry, is counted up), not only this host's files."""
+    import asyncio
+
+    from livedata.cluster import EVERYTHING, Cluster
+
+    settings = read_settings()
+    if settings.redis_url is None:
+        return
+    url = settings.redis_url.get_secret_value()
+
+    async def tell() -> None:
+        cluster = Cluster(url, settings.cache_shared_timeout, 1.0, time.time)
+        try:
+            await cluster.invalidate(tag or EVERYTHING)
+        finally:
+            await cluster.close()
+
+    asyncio.run(tell())
+
+
 def _age(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
@@ -100,6 +122,7 @@ def cache_clear() -> None:
     """Remove every entry."""
     with _cache() as cache:
         removed = cache.clear()
+    _tell_cluster(None)
     print(f"removed {_entries(removed)}")
 
 
@@ -136,4 +159,5 @@ def cache_invalidate(
     tag = invalidation_tag(load(catalog)[1], *given[0])
     with _cache() as cache:
         removed = cache.invalidate(tag)
+    _tell_cluster(tag)
     print(f"removed {_entries(removed)} ({tag})")

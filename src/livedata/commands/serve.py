@@ -59,4 +59,7 @@ def serve(
         log_level=settings.log_level,
         access_log=settings.access_log,
         server_header=False,
+        # A worker that answers its supervisor's ping late under load is not dead: uvicorn's
+        # 5 s default restarted busy workers in a loop on a loaded 2-core machine.
+        timeout_worker_healthcheck=30,
     )
