@@ -1,15 +1,19 @@
 """Coordination between the nodes (and worker processes) of a cluster, through Redis.
 
 - **Generations.** One counter per invalidation tag (``source:``, ``query:``, ``table:``,
-  ``reads:``) in the hash ``livedata:generations``; invalidating a tag increments it and
-  publishes the new value. Every process holds the counters in memory (loaded when it
+  ``reads:``) in the hash ``livedata:generations``; invalidating a tag advances it and
+  publishes the new value. Counters advance to Redis's clock in milliseconds (or by one, if
+  that is not more), so they keep growing when Redis restarts empty: the nodes remember the
+  old values, and a counter that started again from 1 would be taken for an old one.
+  Every process holds the counters in memory (loaded when it
   subscribes, updated by the messages), and an entry is good only while the counters of its
   tags are those it was fetched under. So an invalidation on any node makes every node's
   copies stale at once, with no Redis round trip per hit; and a fetch that started before an
   invalidation stores an entry that is stale from the start.
 - **Leases.** One node fetches a key for the cluster: it holds ``livedata:lease:<key>``
   (``SET NX PX`` with a token, renewed while the fetch runs, released after it) and a fence
-  (``INCR livedata:fence:<key>``) that names its object in the shared tier. The others wait
+  (advanced like a generation, in the hash ``livedata:fences``) that names its object in the
+  shared tier. The others wait
   for its message (``done <key>``, pub/sub: no polling) or for the lease to lapse (the holder
   died), then read the committed entry, or take the lease over.
 - **Pointers.** ``livedata:latest:<key>`` names the newest committed object and its
@@ -39,11 +43,14 @@ import anyio
 import orjson
 import redis.asyncio
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 log = logging.getLogger("livedata.cluster")
 EVERYTHING = "*"  # the counter that invalidating every entry increments
 _EVENTS = "livedata:events"
 _GENERATIONS = "livedata:generations"
+_FENCES = "livedata:fences"
 RETRY_SECONDS = 2.0  # between two attempts to reach Redis again
 # Renew a held lease (if the token is still ours) / release it / replace a pointer only with a
 # larger fence, then tell the waiters.
@@ -51,6 +58,18 @@ _RENEW = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 )
+# Advance counter ARGV[1] of hash KEYS[1] to Redis's clock in ms, or by one; publish it on
+# KEYS[2] as "ARGV[2] name value" unless ARGV[2] is empty. Numbers leave Lua through %d: its
+# own conversion would round them to 14 digits.
+_ADVANCE = """
+local now = redis.call('TIME')
+local value = string.format('%d', math.max(
+  tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') + 1,
+  now[1] * 1000 + math.floor(now[2] / 1000)))
+redis.call('HSET', KEYS[1], ARGV[1], value)
+if ARGV[2] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[2] .. ' ' .. ARGV[1] .. ' ' .. value) end
+return value
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', KEYS[2], 'done ' .. ARGV[2])
@@ -69,6 +88,20 @@ if current and cjson.decode(current)['fence'] == tonumber(ARGV[1]) then
   return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+def connect(url: str, timeout: float) -> redis.asyncio.Redis:
+    """A client for which a Redis that does not answer within ``timeout`` is down, not a
+    wait; a pooled connection that a restarted Redis closed is replaced once, at once
+    (without the retry, the first command after a restart failed, and an invalidation
+    reached only its own node)."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.exceptions.ConnectionError],
+    )
 
 
 @dataclass(frozen=True)
@@ -111,13 +144,7 @@ class Cluster:
         self.problem: str | None = None  # why Redis is not being used right now
         self.listeners: list[Callable[[], None]] = []  # told when copies may have gone stale
         self._url = url
-        self._redis = (
-            None
-            if url is None
-            else redis.asyncio.Redis.from_url(
-                url, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
-        )
+        self._redis = None if url is None else connect(url, timeout)
         self._subscribed = url is None  # a single process hears every invalidation
         self._lost_at = -float("inf")
         self._waiting: dict[str, list[asyncio.Event]] = {}
@@ -166,8 +193,9 @@ class Cluster:
         if self._redis is not None:
             try:
                 async with self._bounded():
-                    value = int(await self._redis.hincrby(_GENERATIONS, tag, 1))
-                    await self._redis.publish(_EVENTS, f"gen {tag} {value}")
+                    value = int(
+                        await self._redis.eval(_ADVANCE, 2, _GENERATIONS, _EVENTS, tag, "gen")
+                    )
                 self._set_generation(tag, value)
                 return
             except (redis.exceptions.RedisError, TimeoutError) as exc:
@@ -188,7 +216,7 @@ class Cluster:
                 )
                 if not taken:
                     return None
-                fence = int(await self._redis.incr(f"livedata:fence:{key}"))
+                fence = int(await self._redis.eval(_ADVANCE, 2, _FENCES, _EVENTS, key, ""))
         except (redis.exceptions.RedisError, TimeoutError) as exc:
             self._failed(exc)
             return Lease(key, token, 0)

@@ -165,8 +165,8 @@ class Settings(BaseSettings):
         default=None,
         description="Shared cache tier on S3-compatible object storage (s3://bucket/prefix), "
         "under each node's own disk cache; endpoint and credentials from the standard "
-        "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION. Unset: each "
-        "node caches for itself.",
+        "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (or the "
+        "AWS_SHARED_CREDENTIALS_FILE). Unset: each node caches for itself.",
     )
     cache_shared_timeout: float = Field(
         default=2.0,

@@ -13,8 +13,23 @@ import pytest
 from tests.cache.conftest import LIVEDATA, Postgres
 from tests.cache.traffic import BOUND, HIT
 from tests.cluster.conftest import Cluster, RedisServer
+from tests.cluster.test_degrade import until_ready
 
 TABLE = "cluster_invalidated"
+
+
+def value_catalog(postgres: Postgres, tmp_path: Path) -> Path:
+    """A query reading one value from a table of its own, which the test then changes."""
+    postgres.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    postgres.db.execute(f"CREATE TABLE {TABLE} (v int)")
+    postgres.db.execute(f"INSERT INTO {TABLE} VALUES (1)")
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(postgres.catalog_toml(value={"sql": f"SELECT v FROM {TABLE}", "ttl": 600}))
+    return catalog
+
+
+def ask(url: str) -> httpx.Response:
+    return httpx.post(f"{url}/query", json={"query": "value"}, timeout=BOUND)
 
 
 @pytest.mark.parametrize("how", ["http", "cli"])
@@ -26,16 +41,8 @@ def test_invalidating_on_one_node_makes_every_node_fetch_again(
     how: str,
 ) -> None:
     """Through one node's POST /cache/invalidate, or `livedata cache invalidate` on its host."""
-    postgres.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    postgres.db.execute(f"CREATE TABLE {TABLE} (v int)")
-    postgres.db.execute(f"INSERT INTO {TABLE} VALUES (1)")
-    catalog = tmp_path / "catalog.toml"
-    catalog.write_text(postgres.catalog_toml(value={"sql": f"SELECT v FROM {TABLE}", "ttl": 600}))
+    catalog = value_catalog(postgres, tmp_path)
     a, b, c = cluster(catalog).nodes
-    body = {"query": "value"}
-
-    def ask(url: str) -> httpx.Response:
-        return httpx.post(f"{url}/query", json=body, timeout=BOUND)
 
     for node in (a, b, c):  # each node has it on disk, then in memory (the fast path)
         for _ in range(3):
@@ -66,3 +73,28 @@ def test_invalidating_on_one_node_makes_every_node_fetch_again(
         answer = ask(node.url)
         assert answer.json()["rows"] == [[2]], node.url
         assert answer.headers["cache-status"] != HIT
+
+
+def test_an_invalidation_after_redis_lost_its_counters_still_reaches_every_node(
+    cluster: Callable[..., Cluster],
+    redis_server: RedisServer,
+    postgres: Postgres,
+    tmp_path: Path,
+) -> None:
+    """Redis restarted empty (it keeps nothing on disk): the counters start again, and the
+    nodes, which remember higher ones, must not take the next invalidation for an old one."""
+    a, b = cluster(value_catalog(postgres, tmp_path), nodes=2).nodes
+    for _ in range(3):  # counters above what a restarted Redis counts to at first
+        assert httpx.post(f"{a.url}/cache/invalidate", json={"table": TABLE}).is_success
+    for node in (a, b):
+        assert ask(node.url).json()["rows"] == [[1]]
+    redis_server.stop()
+    until_ready([a.url, b.url], "cluster", "Redis failed")
+    redis_server.start()
+    until_ready([a.url, b.url], "cluster", "ok")
+
+    postgres.db.execute(f"UPDATE {TABLE} SET v = 2")
+    assert httpx.post(f"{a.url}/cache/invalidate", json={"table": TABLE}).is_success
+
+    for node in (b, a):
+        assert ask(node.url).json()["rows"] == [[2]], node.url

@@ -16,7 +16,15 @@ from obstore.store import S3Store
 from livedata.auth.keys import new_key
 from tests.cache.conftest import PLAIN_SQL, Postgres
 from tests.cache.traffic import BOUND, STORED
-from tests.cluster.conftest import ACCESS_KEY, BUCKET, SECRET_KEY, Cluster, SeaweedFS
+from tests.cluster.conftest import (
+    ACCESS_KEY,
+    BUCKET,
+    SECRET_KEY,
+    Cluster,
+    RedisServer,
+    SeaweedFS,
+)
+from tests.cluster.test_degrade import until_ready
 
 SHARED = "livedata; hit; detail=shared"
 
@@ -33,12 +41,12 @@ def bucket(seaweedfs: SeaweedFS, prefix: str) -> S3Store:
     )
 
 
-def uploaded(store: S3Store) -> list[dict[str, Any]]:
-    """The objects in the bucket once there is one: a node uploads its entry after the
+def uploaded(store: S3Store, count: int = 1) -> list[dict[str, Any]]:
+    """The objects in the bucket once there are ``count``: a node uploads its entry after the
     response that fetched it is sent."""
     deadline = time.monotonic() + BOUND
-    while not (found := [dict(meta) for page in obstore.list(store) for meta in page]):
-        assert time.monotonic() < deadline, "no object was uploaded"
+    while len(found := [dict(meta) for page in obstore.list(store) for meta in page]) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} objects uploaded"
         time.sleep(0.05)  # polling the bucket, within the bound
     return found
 
@@ -120,3 +128,61 @@ def test_callers_with_different_restrictions_never_share_an_entry(
     europe, asia = rows["Europe"], rows["Asia"]
     assert europe[0] == europe[1]  # the third node had Europe's entry from the shared tier
     assert not {tuple(r) for r in asia[0]} & {tuple(r) for r in europe[0]}
+
+
+def test_credentials_from_the_shared_credentials_file(
+    cluster: Callable[..., Cluster], postgres: Postgres, seaweedfs: SeaweedFS, tmp_path: Path
+) -> None:
+    """How a container is handed its keys: a secret file, none in the environment."""
+    credentials = tmp_path / "s3_credentials"
+    credentials.write_text(
+        f"[livedata]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+    )
+    started = cluster(
+        catalog_file(postgres, tmp_path, "cluster_credentials_file"),
+        nodes=2,
+        AWS_ACCESS_KEY_ID="",
+        AWS_SECRET_ACCESS_KEY="",
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_PROFILE="livedata",
+    )
+    body = {"query": "plain", "params": {"region": "Asia"}}
+    first = httpx.post(f"{started.nodes[0].url}/query", json=body, timeout=BOUND)
+    assert first.headers["cache-status"] == STORED
+    assert uploaded(bucket(seaweedfs, started.prefix))
+
+    second = httpx.post(f"{started.nodes[1].url}/query", json=body, timeout=BOUND)
+
+    assert second.headers["cache-status"] == SHARED
+    assert second.json()["rows"] == first.json()["rows"]
+
+
+def test_after_redis_restarts_empty_new_entries_are_shared_again(
+    cluster: Callable[..., Cluster],
+    postgres: Postgres,
+    redis_server: RedisServer,
+    seaweedfs: SeaweedFS,
+    tmp_path: Path,
+) -> None:
+    """Fences name the objects: counted again from 1 after Redis lost them, the next fetch's
+    object had the name of one already in the bucket, its conditional create was refused,
+    and no other node could read the new entry."""
+    started = cluster(catalog_file(postgres, tmp_path, "cluster_restarted"), nodes=2)
+    a, b = (node.url for node in started.nodes)
+    body = {"query": "plain", "params": {"region": "Oceania"}}
+    assert httpx.post(f"{a}/query", json=body, timeout=BOUND).headers["cache-status"] == STORED
+    store = bucket(seaweedfs, started.prefix)
+    uploaded(store)
+    redis_server.stop()
+    until_ready([a, b], "cluster", "Redis failed")
+    redis_server.start()
+    until_ready([a, b], "cluster", "ok")
+    assert httpx.post(f"{a}/cache/invalidate", json={"all": True}, timeout=BOUND).is_success
+
+    again = httpx.post(f"{a}/query", json=body, timeout=BOUND)
+    assert again.headers["cache-status"] == STORED
+    uploaded(store, count=2)
+    shared = httpx.post(f"{b}/query", json=body, timeout=BOUND)
+
+    assert shared.headers["cache-status"] == SHARED
+    assert shared.json()["rows"] == again.json()["rows"]

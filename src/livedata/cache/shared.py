@@ -10,25 +10,31 @@ fetch writes a new one.
 
 Any S3-compatible store works (AWS S3, GCS interoperability, MinIO, SeaweedFS, Ceph RGW):
 the client is obstore (object_store in Rust), chosen by measurement (``bench/cluster.py``).
-Endpoint and credentials come from the standard ``AWS_*`` environment variables, never
+Endpoint and credentials come from the standard ``AWS_*`` environment variables, or the
+AWS shared credentials file (``AWS_SHARED_CREDENTIALS_FILE``, profile ``AWS_PROFILE``), never
 from the catalog. Object storage that fails is skipped for a while, and no request waits on
 it beyond ``timeout`` to connect or between two reads.
 """
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
 import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio.to_thread
 import obstore
 from obstore.exceptions import AlreadyExistsError, NotFoundError
 from obstore.store import S3Store
+
+if TYPE_CHECKING:
+    from obstore.store import S3Config
 
 log = logging.getLogger("livedata.cache")
 SKIP_SECONDS = 10.0  # after a failure, object storage is left alone this long
@@ -50,6 +56,7 @@ class SharedTier:
                 "read_timeout": wait,
             },
             retry_config={"max_retries": 1, "retry_timeout": wait},
+            config=credentials_file(),
         )
         self._problem: str | None = None
         self._skip_until = 0.0
@@ -125,6 +132,27 @@ class SharedTier:
                 exc,
             )
         self._problem = f"object storage failed: {type(exc).__name__}"
+
+
+def credentials_file() -> S3Config:
+    """The keys of the AWS shared credentials file, when the environment names none: how a
+    container is handed them as a secret file. obstore reads only the environment, and its
+    boto3 bridge would pull in boto3 for one INI section, hence configparser."""
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return {}
+    path = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")).expanduser()
+    profile = os.environ.get("AWS_PROFILE", "default")
+    parser = configparser.ConfigParser()
+    config: S3Config = {}
+    if parser.read(path) and parser.has_section(profile):
+        section = parser[profile]
+        if key := section.get("aws_access_key_id"):
+            config["access_key_id"] = key
+        if secret := section.get("aws_secret_access_key"):
+            config["secret_access_key"] = secret
+        if token := section.get("aws_session_token"):
+            config["session_token"] = token
+    return config
 
 
 def parse_url(url: str) -> tuple[str, str]:

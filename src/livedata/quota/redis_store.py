@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import redis.asyncio
 import redis.exceptions
 
+from livedata.cluster import connect
 from livedata.quota.store import MemoryStore, QuotaStore, Spend
 
 log = logging.getLogger("livedata.quota")
@@ -53,9 +54,7 @@ return 0
 class RedisStore(QuotaStore):
     def __init__(self, url: str, timeout: float) -> None:
         # A Redis that does not answer (stopped, overloaded) counts as down, not as a wait.
-        self._redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        self._redis = connect(url, timeout)
         self._take = self._redis.register_script(_TAKE)
         self._spend = self._redis.register_script(_SPEND)
         self._fallback = MemoryStore()
