@@ -46,7 +46,7 @@ answer=$(curl -sf -X POST -H "Content-Type: application/json" -d '{"table": "wor
 rows=$(printf '%s' "$answer" | "$bin/python" -c "import json, sys; print(len(json.load(sys.stdin)['rows']))")
 [[ $rows == 249 ]] || fail "the README curl answered $rows rows, not 249"
 # The pages and every asset they name come from the wheel's package data (issue 14).
-for page in /docs; do
+for page in / /docs; do
     html=$(curl -sf "localhost:$port$page") || fail "$page did not answer"
     assets=$(printf '%s' "$html" | grep -o '/static/[A-Za-z0-9._-]*' | sort -u)
     [[ -n $assets ]] || fail "$page names no asset of its own"

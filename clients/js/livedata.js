@@ -53,7 +53,7 @@ export class Client {
   constructor({ baseUrl = "", token = null, fetch = globalThis.fetch, arrow = null, maxStored = 100 } = {}) {
     this.#baseUrl = baseUrl.replace(/\/+$/, "");
     this.#token = token;
-    this.#fetch = fetch;
+    this.#fetch = (...args) => fetch(...args); // a browser's fetch refuses any other `this`
     this.#arrow = arrow;
     this.#maxStored = maxStored;
   }

@@ -4,6 +4,7 @@ tests/browser, renders them offline)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +12,10 @@ import pytest
 # Where an HTML page names another resource: attributes, and Swagger UI's inline set-up.
 _REFERENCES = re.compile(rb"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""")
 
-PAGES = [pytest.param("/docs", "swagger-ui-bundle.js", id="docs")]
+PAGES = [
+    pytest.param("/", "page.js", id="data-page"),
+    pytest.param("/docs", "swagger-ui-bundle.js", id="docs"),
+]
 
 
 @pytest.mark.parametrize(("path", "script"), PAGES)
@@ -32,3 +36,9 @@ def test_a_page_refers_to_no_other_host_and_its_assets_are_served(
 def test_only_the_asset_folders_are_served(client: httpx.Client) -> None:
     assert client.get("/static/pages.py").status_code == 404
     assert client.get("/static/nothing.js").status_code == 404
+
+
+def test_the_page_and_the_npm_package_share_one_client(client: httpx.Client) -> None:
+    """``static/livedata.js`` is a link to ``clients/js/livedata.js`` (a copy in the wheel)."""
+    published = Path(__file__).parents[2] / "clients" / "js" / "livedata.js"
+    assert client.get("/static/livedata.js").content == published.read_bytes()

@@ -28,7 +28,7 @@ from livedata.web.models import ErrorBody
 
 log = logging.getLogger("livedata.auth")
 
-PUBLIC = {"/health", "/ready", "/openapi.json", "/docs"}
+PUBLIC = {"/health", "/ready", "/openapi.json", "/docs", "/"}
 PUBLIC_PREFIX = "/static/"  # the pages' scripts and styles: a <script src> sends no credentials
 # For the OpenAPI document: any endpoint answers 401 to bad credentials, admin ones 403.
 UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}

@@ -9,6 +9,8 @@ into ``static/`` so the page and the npm package are one file.
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -22,9 +24,14 @@ def static_files() -> StaticFiles:
     """Ours first, then Swagger UI's. The client is a symbolic link in a source checkout (a
     file in the wheel), hence ``follow_symlink``: every link in ``static/`` is ours."""
     return StaticFiles(
-        packages=[("fastapi_offline", "static")],
+        packages=[("livedata.web", "static"), ("fastapi_offline", "static")],
         follow_symlink=True,
     )
+
+
+@router.get("/")
+async def data_page() -> HTMLResponse:
+    return HTMLResponse((files("livedata.web") / "static" / "index.html").read_bytes())
 
 
 @router.get("/docs")
