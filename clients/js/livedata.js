@@ -104,7 +104,9 @@ export class Client {
     const response = await this.#fetch(`${this.#baseUrl}/query`, { method: "POST", headers, body, signal });
     if (response.status === 304 && kept) {
       this.#keep(key, kept);
-      return { ...kept, ...describe(response), notModified: true };
+      // A 304 repeats only some headers (no Content-Type): the kept ones stand for the rest.
+      const told = Object.entries(describe(response)).filter(([, value]) => value !== null);
+      return { ...kept, ...Object.fromEntries(told), notModified: true };
     }
     if (!response.ok) throw await toError(response);
     const result = { ...describe(response), notModified: false, format, ...(await this.#decode(response, format)) };

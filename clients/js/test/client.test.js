@@ -85,6 +85,7 @@ describe("conditional requests", () => {
     assert.equal(again.status, 304);
     assert.equal(again.notModified, true);
     assert.deepEqual(again.rows, first.rows);
+    assert.equal(again.contentType, first.contentType, "a 304 has no Content-Type of its own");
     assert.notEqual(again.requestId, first.requestId);
   });
 
