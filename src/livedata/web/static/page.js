@@ -100,7 +100,8 @@ function paramField([name, spec]) {
   } else {
     control = element("input");
     if (listOf) {
-      control.type = "text"; // items separated by commas; the server checks each one
+      control.type = "text"; // items separated by commas
+      if (spec.pattern) control.pattern = `\\s*(?:${spec.pattern})(?:\\s*,\\s*(?:${spec.pattern}))*\\s*`;
     } else if (type === "int" || type === "float") {
       Object.assign(control, { type: "number", step: type === "int" ? "1" : "any" });
     } else if (type === "date" || type === "datetime") {
@@ -115,6 +116,7 @@ function paramField([name, spec]) {
     if (!listOf && spec.max != null) control.max = spec.max;
   }
   Object.assign(control, { id, name, required: Boolean(spec.required) });
+  if (listOf && !control.multiple) control.dataset.list = "comma-separated";
   if (spec.default != null) {
     const values = [spec.default].flat().map(String);
     if (control.multiple) [...control.options].forEach((o) => (o.selected = values.includes(o.value)));
@@ -175,7 +177,11 @@ function readParams() {
       control.focus();
       return null;
     }
-    const value = control.multiple ? [...control.selectedOptions].map((o) => o.value) : control.value;
+    const value = control.multiple
+      ? [...control.selectedOptions].map((o) => o.value)
+      : control.dataset.list
+        ? control.value.split(",").map((item) => item.trim()).filter(Boolean)
+        : control.value;
     if (value.length) params[control.name] = value;
   }
   return params;
