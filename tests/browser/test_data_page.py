@@ -134,6 +134,21 @@ def test_a_value_the_server_refuses_is_shown_with_its_request_id(
     expect(alert).to_be_hidden()
 
 
+def test_date_parameters_are_date_inputs_with_their_bounds(watched: Watched, url: str) -> None:
+    page = watched.page
+    open_entry(page, url, "revenue_by_shipmode")
+    shipped_from = page.get_by_label("shipped_from", exact=True)
+    expect(shipped_from).to_have_attribute("type", "date")
+    expect(shipped_from).to_have_attribute("min", "1992-01-01")
+    expect(shipped_from).to_have_attribute("max", "1998-12-31")
+    expect(shipped_from).to_have_value("1994-01-01")  # the default
+    shipped_from.fill("1995-03-01")
+    page.get_by_label("shipped_before", exact=True).fill("1995-04-01")
+    page.get_by_role("button", name="Run").click()
+    expect(rows(page)).to_have_count(7)  # one per ship mode
+    expect(page.locator("#rows thead th")).to_have_text(["ship_mode", "items", "revenue"])
+
+
 def test_a_table_filtered_and_sorted_and_downloaded(watched: Watched, url: str) -> None:
     page = watched.page
     open_entry(page, url, "world_country_list")
