@@ -26,13 +26,15 @@ class Watched:
     console_errors: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running while it is
+# open, and every asyncio test after it would fail (tests/browser/test_zz_after_the_browser.py).
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     require_service("Chromium (apt-get install chromium)", CHROMIUM.stat)
     chromium = playwright.chromium.launch(
