@@ -45,4 +45,13 @@ answer=$(curl -sf -X POST -H "Content-Type: application/json" -d '{"table": "wor
     || fail "the README curl got no answer"
 rows=$(printf '%s' "$answer" | "$bin/python" -c "import json, sys; print(len(json.load(sys.stdin)['rows']))")
 [[ $rows == 249 ]] || fail "the README curl answered $rows rows, not 249"
-echo "check_published: the wheel without extras: --help, catalog check, bench's extra named, serve + curl (249 rows): ok"
+# The pages and every asset they name come from the wheel's package data (issue 14).
+for page in / /docs; do
+    html=$(curl -sf "localhost:$port$page") || fail "$page did not answer"
+    assets=$(printf '%s' "$html" | grep -o '/static/[A-Za-z0-9._-]*' | sort -u)
+    [[ -n $assets ]] || fail "$page names no asset of its own"
+    for asset in $assets; do
+        curl -sf -o /dev/null "localhost:$port$asset" || fail "$asset (named by $page) did not answer"
+    done
+done
+echo "check_published: the wheel without extras: --help, catalog check, bench's extra named, serve + curl (249 rows), pages and their assets: ok"

@@ -156,7 +156,8 @@ def test_an_api_key_is_accepted(auth_url: str, credentials: Credentials) -> None
 def test_public_endpoints_need_no_credentials_but_reject_bad_ones(
     auth_url: str, credentials: Credentials
 ) -> None:
-    for path in ("/health", "/ready", "/openapi.json", "/docs"):
+    pages = ("/", "/docs", "/static/livedata.js", "/static/swagger-ui.css")
+    for path in ("/health", "/ready", "/openapi.json", *pages):
         assert httpx.get(f"{auth_url}{path}").status_code == 200, path
         bad = httpx.get(f"{auth_url}{path}", headers=ATTACKS["alg none"](credentials))
         assert bad.status_code == 401, path

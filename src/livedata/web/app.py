@@ -27,7 +27,7 @@ from livedata.plan import QueryRequest
 from livedata.quota.rate import RateLimiter
 from livedata.service import QueryService
 from livedata.settings import Settings
-from livedata.web import admin, audit, metrics, openapi
+from livedata.web import admin, audit, metrics, openapi, pages
 from livedata.web.auth import ADMIN_ONLY, UNAUTHENTICATED, Authentication, require_admin
 from livedata.web.browser import SecurityHeaders, with_cors
 from livedata.web.errors import HANDLERS
@@ -99,6 +99,8 @@ def create_app(
     app.state.metrics = metrics.registry_for(service)
     app.include_router(router, responses=UNAUTHENTICATED)
     app.include_router(openapi.router)
+    app.include_router(pages.router)
+    app.mount(pages.STATIC_PATH, pages.static_files())
     for admin_router in (admin.router, metrics.router):
         app.include_router(
             admin_router, dependencies=[Depends(require_admin)], responses=ADMIN_ONLY

@@ -28,7 +28,8 @@ from livedata.web.models import ErrorBody
 
 log = logging.getLogger("livedata.auth")
 
-PUBLIC = {"/health", "/ready", "/openapi.json", "/docs"}
+PUBLIC = {"/health", "/ready", "/openapi.json", "/docs", "/"}
+PUBLIC_PREFIX = "/static/"  # the pages' scripts and styles: a <script src> sends no credentials
 # For the OpenAPI document: any endpoint answers 401 to bad credentials, admin ones 403.
 UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
 ADMIN_ONLY: dict[int | str, dict[str, Any]] = {**UNAUTHENTICATED, 403: {"model": ErrorBody}}
@@ -75,7 +76,7 @@ class Authentication:
         caller = self.authenticator.authenticate(fields[0] if fields else None)
         if caller is not None:
             return caller
-        if scope["path"] in PUBLIC:
+        if scope["path"] in PUBLIC or scope["path"].startswith(PUBLIC_PREFIX):
             return NOBODY
         raise Unauthenticated("no Authorization header")
 

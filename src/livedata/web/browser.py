@@ -2,9 +2,10 @@
 being sniffed, framed or leaking the page address that asked for it.
 
 API responses get a Content-Security-Policy that allows nothing (they are data, never a
-page). HTML pages (``/docs``, ``/redoc``) load their scripts and styles from the jsDelivr
-CDN, as FastAPI serves them; their policy allows that CDN, this origin, and exactly the
-inline scripts of the page being sent, by hash, so nothing injected could run.
+page). HTML pages (``/``, ``/docs``) load every script and style from this origin
+(``livedata.web.pages``); their policy allows this origin and exactly the inline scripts of
+the page being sent, by hash, so nothing injected could run. Inline styles stay allowed:
+Swagger UI sets them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from livedata.settings import Settings
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 _PAGE_POLICY = (
-    "default-src 'none'; script-src 'self' https://cdn.jsdelivr.net {hashes}; "
-    "style-src 'self' https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; "
+    "default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)

@@ -6,9 +6,7 @@ import copy
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
 
 from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.catalog import Catalog
@@ -34,11 +32,6 @@ router = APIRouter(include_in_schema=False)
 async def openapi(request: Request) -> JSONResponse:
     """Public, but it lists only the tables and queries the caller's credentials may run."""
     return JSONResponse(build_openapi(request.app, request.app.state.catalog, caller_of(request)))
-
-
-@router.get("/docs")
-async def docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="livedata - docs")
 
 
 def build_openapi(app: FastAPI, catalog: Catalog, caller: Caller = ANONYMOUS) -> dict[str, Any]:
