@@ -43,65 +43,22 @@ import anyio
 import orjson
 import redis.asyncio
 import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+
+from livedata.cluster_redis import (
+    ADVANCE,
+    EVENTS,
+    FENCES,
+    FORGET,
+    GENERATIONS,
+    POINT,
+    RELEASE,
+    RENEW,
+    connect,
+)
 
 log = logging.getLogger("livedata.cluster")
 EVERYTHING = "*"  # the counter that invalidating every entry increments
-_EVENTS = "livedata:events"
-_GENERATIONS = "livedata:generations"
-_FENCES = "livedata:fences"
 RETRY_SECONDS = 2.0  # between two attempts to reach Redis again
-# Renew a held lease (if the token is still ours) / release it / replace a pointer only with a
-# larger fence, then tell the waiters.
-_RENEW = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-)
-# Advance counter ARGV[1] of hash KEYS[1] to Redis's clock in ms, or by one; publish it on
-# KEYS[2] as "ARGV[2] name value" unless ARGV[2] is empty. Numbers leave Lua through %d: its
-# own conversion would round them to 14 digits.
-_ADVANCE = """
-local now = redis.call('TIME')
-local value = string.format('%d', math.max(
-  tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') + 1,
-  now[1] * 1000 + math.floor(now[2] / 1000)))
-redis.call('HSET', KEYS[1], ARGV[1], value)
-if ARGV[2] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[2] .. ' ' .. ARGV[1] .. ' ' .. value) end
-return value
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', KEYS[2], 'done ' .. ARGV[2])
-return 1
-"""
-_POINT = """
-local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['fence'] >= tonumber(ARGV[2]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-redis.call('PUBLISH', KEYS[2], 'done ' .. ARGV[4])
-return 1
-"""
-_FORGET = """
-local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['fence'] == tonumber(ARGV[1]) then
-  return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-def connect(url: str, timeout: float) -> redis.asyncio.Redis:
-    """A client for which a Redis that does not answer within ``timeout`` is down, not a
-    wait; a pooled connection that a restarted Redis closed is replaced once, at once
-    (without the retry, the first command after a restart failed, and an invalidation
-    reached only its own node)."""
-    return redis.asyncio.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
-        retry_on_error=[redis.exceptions.ConnectionError],
-    )
 
 
 @dataclass(frozen=True)
@@ -193,9 +150,7 @@ class Cluster:
         if self._redis is not None:
             try:
                 async with self._bounded():
-                    value = int(
-                        await self._redis.eval(_ADVANCE, 2, _GENERATIONS, _EVENTS, tag, "gen")
-                    )
+                    value = int(await self._redis.eval(ADVANCE, 2, GENERATIONS, EVENTS, tag, "gen"))
                 self._set_generation(tag, value)
                 return
             except (redis.exceptions.RedisError, TimeoutError) as exc:
@@ -216,7 +171,7 @@ class Cluster:
                 )
                 if not taken:
                     return None
-                fence = int(await self._redis.eval(_ADVANCE, 2, _FENCES, _EVENTS, key, ""))
+                fence = int(await self._redis.eval(ADVANCE, 2, FENCES, EVENTS, key, ""))
         except (redis.exceptions.RedisError, TimeoutError) as exc:
             self._failed(exc)
             return Lease(key, token, 0)
@@ -232,7 +187,7 @@ class Cluster:
         with contextlib.suppress(redis.exceptions.RedisError, TimeoutError):
             async with self._bounded():  # and wake the waiters, whatever became of the fetch
                 await self._redis.eval(
-                    _RELEASE, 2, f"livedata:lease:{lease.key}", _EVENTS, lease.token, lease.key
+                    RELEASE, 2, f"livedata:lease:{lease.key}", EVENTS, lease.token, lease.key
                 )
 
     @contextlib.asynccontextmanager
@@ -268,10 +223,10 @@ class Cluster:
         try:
             async with self._bounded():
                 done = await self._redis.eval(
-                    _POINT,
+                    POINT,
                     2,
                     f"livedata:latest:{lease.key}",
-                    _EVENTS,
+                    EVENTS,
                     orjson.dumps(asdict(pointer)),
                     pointer.fence,
                     ttl,
@@ -288,7 +243,7 @@ class Cluster:
             return
         with contextlib.suppress(redis.exceptions.RedisError, TimeoutError):
             async with self._bounded():
-                await self._redis.eval(_FORGET, 1, f"livedata:latest:{key}", fence)
+                await self._redis.eval(FORGET, 1, f"livedata:latest:{key}", fence)
 
     async def remember_error(self, key: str, error: Mapping[str, object], ttl: float) -> None:
         """A failed fetch of ``key``: waiters on every node get it instead of asking again."""
@@ -350,7 +305,7 @@ class Cluster:
             with contextlib.suppress(redis.exceptions.RedisError, TimeoutError):
                 async with self._bounded():
                     await self._redis.eval(
-                        _RENEW, 1, f"livedata:lease:{lease.key}", lease.token, self._ttl_ms
+                        RENEW, 1, f"livedata:lease:{lease.key}", lease.token, self._ttl_ms
                     )
 
     async def _listen(self, url: str) -> None:
@@ -361,8 +316,8 @@ class Cluster:
             )
             try:
                 async with listener.pubsub() as pubsub:
-                    await pubsub.subscribe(_EVENTS)
-                    loaded = await listener.hgetall(_GENERATIONS)
+                    await pubsub.subscribe(EVENTS)
+                    loaded = await listener.hgetall(GENERATIONS)
                     self._resynced({_text(k): int(v) for k, v in loaded.items()})
                     self._attempted.set()
                     while True:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import redis.asyncio
 import redis.exceptions
 
-from livedata.cluster import connect
+from livedata.cluster_redis import connect
 from livedata.quota.store import MemoryStore, QuotaStore, Spend
 
 log = logging.getLogger("livedata.quota")
