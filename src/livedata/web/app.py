@@ -95,13 +95,15 @@ def create_app(
     app.state.bounds = RequestBounds(settings.max_request_depth, settings.max_request_items)
     limiter = RateLimiter(service.quota, settings.rate_limit, settings.rate_limit_burst, clock)
     app.state.rate_limiter = limiter
-    app.state.metrics = metrics.registry_for(service)
     app.include_router(router, responses=UNAUTHENTICATED)
     app.include_router(openapi.router)
     for admin_router in (admin.router, metrics.router):
         app.include_router(
             admin_router, dependencies=[Depends(require_admin)], responses=ADMIN_ONLY
         )
+    endpoints = (router, openapi.router, admin.router, metrics.router)
+    paths = frozenset(getattr(route, "path", "") for r in endpoints for route in r.routes)
+    app.state.metrics = metrics.Metrics(service, paths)
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.state.hot = HotBodies(settings.cache_memory_bytes)
@@ -130,6 +132,7 @@ def create_app(
     )
     app.add_middleware(with_cors, settings=settings)
     app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
+    app.add_middleware(metrics.Measured, metrics=app.state.metrics)
     if audit.configure(settings.audit_log):
         app.add_middleware(audit.AuditLog)
     app.add_middleware(RequestIdMiddleware)

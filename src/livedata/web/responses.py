@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import mmap
 import re
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from livedata.results import LiveResult, Result, StoredResult
 from livedata.service import Memo, QueryService
 from livedata.status import Status
 from livedata.web.hot import HotBodies, HotBody
+from livedata.web.metrics import Metrics
 
 # What changes a /query response besides its body: the format and coding asked for, the
 # caller (its restrictions and allow-list), the cache directives. CORS adds Origin.
@@ -111,11 +113,16 @@ async def result_response(
     coding: str | None,
     request_headers: Headers,
     total_ms: float,
+    metrics: Metrics,
 ) -> tuple[Response, StoredResult | None]:
     """The response, and the stored result it was sent from (the fast path may keep that)."""
     if isinstance(result, StoredResult):
-        return await _stored_response(service, result, encoder, coding, request_headers, total_ms)
-    return await _live_response(service, result, encoder, coding, request_headers, total_ms)
+        return await _stored_response(
+            service, result, encoder, coding, request_headers, total_ms, metrics
+        )
+    return await _live_response(
+        service, result, encoder, coding, request_headers, total_ms, metrics
+    )
 
 
 async def _stored_response(
@@ -125,6 +132,7 @@ async def _stored_response(
     coding: str | None,
     request_headers: Headers,
     total_ms: float,
+    metrics: Metrics,
 ) -> tuple[Response, StoredResult]:
     headers = {"Vary": VARY, "Cache-Status": result.status.cache_status}
     headers.update(_counts(result.header, total_ms))
@@ -136,7 +144,9 @@ async def _stored_response(
         return Response(status_code=304, headers=headers), result
     cache = service.cache
     assert cache is not None, "a stored result comes from the cache"
+    started = time.perf_counter()
     stored = await anyio.to_thread.run_sync(stored_body, cache, result, encoder, coding)
+    metrics.encoded(encoder.name, time.perf_counter() - started)
     if coding is not None:
         headers["Content-Encoding"] = coding
     if len(stored) <= SEND_WHOLE_BELOW_BYTES:
@@ -155,6 +165,7 @@ async def _live_response(
     coding: str | None,
     request_headers: Headers,
     total_ms: float,
+    metrics: Metrics,
 ) -> tuple[Response, StoredResult | None]:
     """Rows still arriving from the source: a small result is sent whole, with its counts in
     the headers (a stored miss as the entry it became); a bigger one as it is encoded, its
@@ -178,7 +189,7 @@ async def _live_response(
         stored = await result.stored()
         if stored is not None:
             return await _stored_response(
-                service, stored, encoder, coding, request_headers, total_ms
+                service, stored, encoder, coding, request_headers, total_ms, metrics
             )
         status = Status.UNSTORED  # the disk refused it after all
     headers = {"Vary": VARY, "Cache-Status": status.cache_status, "Cache-Control": "no-store"}

@@ -80,7 +80,7 @@ async def query(request: Request) -> Response:
     result = await service.run(_to_request(body), encoder, cache_control(request.headers), caller)
     total_ms = (time.perf_counter() - started) * 1000
     response, served = await result_response(
-        service, result, encoder, coding, request.headers, total_ms
+        service, result, encoder, coding, request.headers, total_ms, request.app.state.metrics
     )
     answered = result if served is None else served
     audit["described"] = lambda: describe(answered)  # after the last row: streamed rows count
