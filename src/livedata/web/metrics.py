@@ -13,15 +13,18 @@ shares, read at scrape time.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.responses import Response
@@ -40,6 +43,7 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 SOURCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 ENCODE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TARGET = ["source", "target"]  # target: "query:NAME" or "table:NAME"
 _FORMATS = {e.media_type: e.name for e in ENCODERS.values()}
 # The cache's own event counters (ResultCache.counters), with their help.
@@ -144,6 +148,9 @@ class Metrics:
             for name, help in CACHE_EVENTS.items()
         }
         self._cache_seen: dict[str, int] = {}
+        # prometheus_client checks the label values on every labels() call; a hit pays for
+        # several, so each child is looked up once (a few hundred at most: bounded labels).
+        self._child = functools.lru_cache(maxsize=4096)(_labelled)
         self._by_measure = {
             Measure.SOURCE_QUERIES: self.source_queries,
             Measure.SOURCE_SECONDS: self.source_seconds,
@@ -155,30 +162,31 @@ class Metrics:
         """One addition to the service's tally, as it happens."""
         what, source, target = key
         if isinstance(what, Measure):
-            self._by_measure[what].labels(source, target).inc(amount)
+            self._child(self._by_measure[what], source, target).inc(amount)
             if what is Measure.SOURCE_SECONDS:
-                self.source_duration.labels(source).observe(amount)
+                self._child(self.source_duration, source).observe(amount)
             return
-        self.requests.labels(source, target, str(what)).inc(amount)
+        self._child(self.requests, source, target, str(what)).inc(amount)
         if what in (Status.STALE, Status.STALE_IF_ERROR):
-            self.stale.labels(source, target).inc(amount)
+            self._child(self.stale, source, target).inc(amount)
         elif what is Status.COALESCED:
-            self.coalesced.labels(source, target).inc(amount)
+            self._child(self.coalesced, source, target).inc(amount)
 
     def encoded(self, format_name: str, seconds: float) -> None:
-        self.encode_duration.labels(format_name).observe(seconds)
+        self._child(self.encode_duration, format_name).observe(seconds)
 
     def answered(
         self, scope: Scope, status: int, media_type: str, sent: int, seconds: float
     ) -> None:
         """One request done: its duration, its error code if any, its result bytes."""
         path = scope["path"] if scope["path"] in self.paths else "other"
-        self.request_duration.labels(scope["method"], path, str(status)).observe(seconds)
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        self._child(self.request_duration, method, path, str(status)).observe(seconds)
         code = scope["state"].get("audit", {}).get("error")
         if code is not None or status >= 400:
-            self.errors.labels(code or "http_error", str(status)).inc()
+            self._child(self.errors, code or "http_error", str(status)).inc()
         if path == "/query" and status == 200:
-            self.response_bytes.labels(_FORMATS.get(media_type, "other")).inc(sent)
+            self._child(self.response_bytes, _FORMATS.get(media_type, "other")).inc(sent)
         self.count_cache_events()
 
     def count_cache_events(self) -> None:
@@ -195,6 +203,10 @@ class Metrics:
             if new:
                 counter.inc(new)
         self._cache_seen = dict(counts)
+
+
+def _labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    return metric.labels(*values)
 
 
 class Measured:
