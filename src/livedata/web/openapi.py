@@ -54,7 +54,7 @@ HEADERS = {
     },
     "Cache-Status": {
         "description": "RFC 9211: how the cache answered (hit, fwd=miss; stored, ...).",
-        "schema": {"type": "string", "example": "livedata; hit"},
+        "schema": {"type": "string", "examples": ["livedata; hit"]},
     },
     "X-Row-Count": {
         "description": "Rows in the body (absent when a big result is streamed as fetched).",
@@ -74,7 +74,10 @@ HEADERS = {
     },
 }
 _HEADERS_BY_STATUS = {401: ("WWW-Authenticate",), 429: ("Retry-After",), 503: ("Retry-After",)}
-_QUERY_HEADERS = {200: ("ETag", "Cache-Status", "X-Row-Count", "X-Truncated"), 304: ("ETag",)}
+_QUERY_HEADERS = {
+    200: ("ETag", "Cache-Status", "X-Row-Count", "X-Truncated"),
+    304: ("ETag", "Cache-Status"),
+}
 # Fields of every request for rows, whatever its target.
 _SHAPING = ("columns", "filters", "order_by", "limit", "offset", "format")
 
