@@ -2,7 +2,7 @@
 
 Counters and histograms are prometheus_client instruments, fed as things happen: the
 service's tally tells them of each answer and source query, a middleware times every request
-and counts its errors and bytes, the response code times each body it gets from the cache.
+and counts its errors and bytes, ``web/responses.py`` times each body it gets from the cache.
 Alone, an app counts into a registry of its own (no global state, so two apps in one process,
 as in the tests, never mix their numbers). Under ``livedata serve --workers N`` the serve
 command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the workers start; each
