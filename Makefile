@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 serve: $(VENV)/installed
 	$(BIN)/livedata serve
 
-test: $(VENV)/installed
+test: $(VENV)/installed .venv-openapi/installed
 	$(BIN)/pytest
 
 check: $(VENV)/installed
@@ -33,8 +33,15 @@ $(VENV)/installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
+# The OpenAPI client generator the tests run (tests/web/test_openapi_client.py). Its own venv:
+# its pins conflict with livedata's (typer).
+.venv-openapi/installed: tools/openapi-client.txt
+	$(PYTHON) -m venv .venv-openapi
+	.venv-openapi/bin/pip install -q -r tools/openapi-client.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-openapi
 
 # Container image and compose stack (docs/deploy.md). Here podman runs them, its store kept in
 # deploy/.podman; ENGINE=docker builds the image and the secrets with a Docker engine instead.

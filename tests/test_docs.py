@@ -12,6 +12,7 @@ from livedata.catalog import load_catalog
 from livedata.cli import app
 from livedata.commands.exits import ExitCode
 from livedata.settings import Settings
+from livedata.web.errors import client_codes
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 
@@ -57,3 +58,9 @@ def test_every_query_option_is_documented() -> None:
     section = README.split("## Command line", 1)[1].split("\n## ", 1)[0]
     for option in ("--format", "-o", "--filter", "--order-by", "--columns", "-x", "--null"):
         assert option in section, option
+
+
+@pytest.mark.parametrize(("code", "status"), sorted(client_codes().items()))
+def test_every_error_code_is_documented(code: str, status: int) -> None:
+    section = README.split("### Errors", 1)[1].split("\n### ", 1)[0]
+    assert f"| {status} | `{code}` |" in section

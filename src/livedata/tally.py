@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
+from collections.abc import Callable
 from typing import NamedTuple
 
 from livedata.status import Status
@@ -27,9 +28,15 @@ class Key(NamedTuple):
 class Tally:
     def __init__(self) -> None:
         self.counts: defaultdict[Key, float] = defaultdict(float)
+        # Told of every addition as it happens (the web layer's Prometheus metrics, which
+        # also need each source query's own duration, not only the running sum).
+        self.listeners: list[Callable[[Key, float], None]] = []
 
     def add(self, what: Status | Measure, source: str, target: str, amount: float = 1.0) -> None:
-        self.counts[Key(what, source, target)] += amount
+        key = Key(what, source, target)
+        self.counts[key] += amount
+        for listener in self.listeners:
+            listener(key, amount)
 
     def answered(self, status: Status, source: str, target: str, source_ms: float) -> None:
         """One result answered; ``source_ms``: what its fetch cost the source."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
+
+from livedata.web.tracing import MAX_REQUEST_ID
 
 
 class _Written(logging.Handler):
@@ -84,3 +88,61 @@ def _requests(url: str) -> list[httpx.Response]:
     )
     responses.append(httpx.get(f"{url}/health"))
     return responses
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        pytest.param("lb-7f3a.19:2/x+y=", True, id="safe-charset"),
+        pytest.param("0f8fad5b-d9cb-469f-a165-70867728950e", True, id="uuid"),
+        pytest.param("a" * MAX_REQUEST_ID, True, id="longest"),
+        pytest.param("a" * (MAX_REQUEST_ID + 1), False, id="too-long"),
+        pytest.param('x"}, "caller": "admin', False, id="forges-json"),
+        pytest.param("two words", False, id="space"),
+        pytest.param("", False, id="empty"),
+    ],
+)
+def test_an_incoming_request_id_is_kept_when_safe(
+    serve: Callable[..., str], tmp_path: Path, given: str, kept: bool
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    url = serve(audit_log=str(log))
+    with _watching_audit_lines() as written:
+        missing = httpx.post(
+            f"{url}/query", json={"table": "nowhere"}, headers={"X-Request-Id": given}
+        )
+        written.wait_for({missing.headers["x-request-id"]})
+    answered = missing.headers["x-request-id"]
+    assert (answered == given) is kept
+    assert re.fullmatch(r"[A-Za-z0-9._:+/=-]{1,128}", answered)
+    assert missing.json()["error"]["request_id"] == answered
+    (line,) = map(orjson.loads, log.read_text().splitlines())
+    assert line["request_id"] == answered
+
+
+@pytest.mark.parametrize(
+    ("given", "logged"),
+    [
+        pytest.param(TRACEPARENT, TRACEPARENT, id="version-00"),
+        pytest.param(f"cc{TRACEPARENT[2:]}-future", f"cc{TRACEPARENT[2:]}-future", id="later"),
+        pytest.param(f"{TRACEPARENT}-extra", None, id="00-with-extra-field"),
+        pytest.param(f"ff{TRACEPARENT[2:]}", None, id="version-ff"),
+        pytest.param(TRACEPARENT.upper(), None, id="upper-case"),
+        pytest.param(f"00-{'0' * 32}-00f067aa0ba902b7-01", None, id="zero-trace-id"),
+        pytest.param(f"00-4bf92f3577b34da6a3ce929d0e0e4736-{'0' * 16}-01", None, id="zero-parent"),
+        pytest.param("00-4bf92f35-00f067aa0ba902b7-01", None, id="short-trace-id"),
+    ],
+)
+def test_a_valid_traceparent_reaches_the_audit_line(
+    serve: Callable[..., str], tmp_path: Path, given: str, logged: str | None
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    url = serve(audit_log=str(log))
+    with _watching_audit_lines() as written:
+        health = httpx.get(f"{url}/health", headers={"traceparent": given})
+        written.wait_for({health.headers["x-request-id"]})
+    (line,) = map(orjson.loads, log.read_text().splitlines())
+    assert line["traceparent"] == logged

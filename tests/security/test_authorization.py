@@ -159,7 +159,7 @@ def test_listings_show_only_what_the_caller_may_run(server: Server) -> None:
     document = httpx.get(f"{server.url}/openapi.json", headers=europe).json()
     variants = document["components"]["schemas"]["QueryBody"]["anyOf"]
     assert {v["title"] for v in variants} == {"tenant_rows", "countries"}
-    assert document["security"] == [{"bearer": []}]
+    assert document["security"] == [{"apiKey": []}, {"token": []}]
     assert document["paths"]["/health"]["get"]["security"] == []
     public = httpx.get(f"{server.url}/openapi.json").json()
     assert "anyOf" not in public["components"]["schemas"]["QueryBody"]

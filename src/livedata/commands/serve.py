@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,16 +55,39 @@ def serve(
 
     import uvicorn
 
-    uvicorn.run(
-        "livedata.web.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        server_header=False,
-        # A worker that answers its supervisor's ping late under load is not dead: uvicorn's
-        # 5 s default restarted busy workers in a loop on a loaded 2-core machine.
-        timeout_worker_healthcheck=30,
-    )
+    with _metrics_folder(workers):
+        uvicorn.run(
+            "livedata.web.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=settings.log_level,
+            access_log=settings.access_log,
+            server_header=False,
+            # A worker that answers its supervisor's ping late under load is not dead: uvicorn's
+            # 5 s default restarted busy workers in a loop on a loaded 2-core machine.
+            timeout_worker_healthcheck=30,
+        )
+
+
+@contextmanager
+def _metrics_folder(workers: int) -> Iterator[None]:
+    """With several workers, a folder where each writes its metrics so that a scrape of any
+    of them sums them all (prometheus_client's multiprocess mode; read by every worker from
+    ``PROMETHEUS_MULTIPROC_DIR``). One given is emptied first, as prometheus_client requires;
+    one made here is removed at the end."""
+    if workers == 1:
+        yield
+        return
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="livedata-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):  # the last run's numbers would be added to this one's
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,7 +12,6 @@ import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedata import __version__
 from livedata.auth.caller import ANONYMOUS, Caller
@@ -33,6 +31,7 @@ from livedata.web.browser import SecurityHeaders, with_cors
 from livedata.web.errors import HANDLERS
 from livedata.web.hot import HotBodies, HotPath
 from livedata.web.routes import router
+from livedata.web.tracing import RequestIdMiddleware
 
 log = logging.getLogger("livedata.cache")
 
@@ -96,7 +95,6 @@ def create_app(
     app.state.bounds = RequestBounds(settings.max_request_depth, settings.max_request_items)
     limiter = RateLimiter(service.quota, settings.rate_limit, settings.rate_limit_burst, clock)
     app.state.rate_limiter = limiter
-    app.state.metrics = metrics.registry_for(service)
     app.include_router(router, responses=UNAUTHENTICATED)
     app.include_router(openapi.router)
     app.include_router(pages.router)
@@ -105,6 +103,9 @@ def create_app(
         app.include_router(
             admin_router, dependencies=[Depends(require_admin)], responses=ADMIN_ONLY
         )
+    endpoints = (router, openapi.router, admin.router, metrics.router)
+    paths = frozenset(getattr(route, "path", "") for r in endpoints for route in r.routes)
+    app.state.metrics = metrics.Metrics(service, paths)
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.state.hot = HotBodies(settings.cache_memory_bytes)
@@ -133,6 +134,7 @@ def create_app(
     )
     app.add_middleware(with_cors, settings=settings)
     app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
+    app.add_middleware(metrics.Measured, metrics=app.state.metrics)
     if audit.configure(settings.audit_log):
         app.add_middleware(audit.AuditLog)
     app.add_middleware(RequestIdMiddleware)
@@ -150,30 +152,6 @@ async def maintain_forever(round_: Callable[[], None], interval: float) -> NoRet
             await anyio.to_thread.run_sync(round_)
         except Exception:
             log.exception("cache maintenance failed; trying again in %s s", interval)
-
-
-class RequestIdMiddleware:
-    """Tag every request so a client can quote it and the log can be searched for it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = secrets.token_hex(8)
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 async def _describe(catalog: Catalog, service: QueryService, caller: Caller) -> dict[str, Any]:

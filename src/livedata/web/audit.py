@@ -1,10 +1,12 @@
 """The audit log: one JSON line per request on logger ``livedata.audit``.
 
-Each line says who asked (the caller id, never a credential), for what (table or query and
-a digest of the converted parameters, never their values), how it was answered (cache
-status, rows, source milliseconds, what it cost against budgets), the status code and the
-duration. Headers are never logged, so neither is an Authorization header. The hot path
-and the error handlers fill in the same fields as the route, so every request is counted.
+Each line says which request (its id, the caller's own ``X-Request-Id`` when well-formed;
+the caller's W3C ``traceparent`` when valid, else null), who asked (the caller id, never a
+credential), for what (table or query and a digest of the converted parameters, never their
+values), how it was answered (cache status, rows, source milliseconds, what it cost against
+budgets), the status code and the duration. No other header is logged, so never an
+Authorization header. The hot path and the error handlers fill in the same fields as the
+route, so every request is counted.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class AuditLog:
                 audit.update(described())
             line = {
                 "request_id": state.get("request_id"),
+                "traceparent": state.get("traceparent"),
                 "method": scope["method"],
                 "path": scope["path"],
                 # No caller: authentication refused the request (or it never got that far).

@@ -66,6 +66,18 @@ def retry_after(exc: errors.LivedataError) -> int:
     return BUSY_RETRY_AFTER if isinstance(exc, errors.SourceBusy) else UNAVAILABLE_RETRY_AFTER
 
 
+def client_codes() -> dict[str, int]:
+    """Every error code a client can get, with its status: each class's own below 500, the
+    opaque ``internal_error`` for the rest, and those of the framework's own errors."""
+    codes = {cls.code: status for cls, status in STATUS.items() if status != 500}
+    return {
+        **codes,
+        **{code: status for status, code in _HTTP_CODES.items()},
+        "invalid_request": 422,
+        "internal_error": 500,
+    }
+
+
 def status_for(exc: errors.LivedataError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:

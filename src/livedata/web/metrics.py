@@ -1,47 +1,58 @@
-"""``GET /metrics``: what the cache and the sources did, in the Prometheus text format.
+"""``GET /metrics``: what the server, the cache and the sources did, for Prometheus.
 
-Nothing is counted here: a collector reads the service's tally and the cache's counters when
-Prometheus scrapes, into a registry of the app's own (no global state, so two apps in one
-process, as in the tests, never mix their numbers). Counters belong to the process that
-answered: with ``livedata serve --workers N`` each worker counts its own requests and a scrape
-reaches one of them. Entries and bytes come from the index every worker shares.
+Counters and histograms are prometheus_client instruments, fed as things happen: the
+service's tally tells them of each answer and source query, a middleware times every request
+and counts its errors and bytes, ``web/responses.py`` times each body it gets from the cache.
+Alone, an app counts into a registry of its own (no global state, so two apps in one process,
+as in the tests, never mix their numbers). Under ``livedata serve --workers N`` the serve
+command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the workers start; each
+worker then writes its numbers there and a scrape of any worker sums them all
+(prometheus_client's multiprocess mode). Entries and bytes come from the index every worker
+shares, read at scrape time.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livedata.encoders.registry import ENCODERS
 from livedata.service import QueryService
 from livedata.status import Status
 from livedata.tally import Key, Measure
 
 router = APIRouter()
 
-_PER_PROCESS = (
-    " Counted by the answering process since it started; each --workers process counts for itself."
-)
-# The service's measures other than result statuses, with their metric names and help.
-SOURCE_TALLIES = {
-    Measure.SOURCE_QUERIES: ("livedata_source_queries", "Queries sent to a source."),
-    Measure.SOURCE_SECONDS: (
-        "livedata_source_seconds",
-        "Seconds sources worked on answered queries.",
-    ),
-    Measure.SAVED_SECONDS: (
-        "livedata_source_seconds_saved",
-        "Source seconds the cache saved: the source time of each result given from the cache "
-        "(hit, stale, coalesced).",
-    ),
-}
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch
+# Seconds. A hit answers in about a millisecond, a fetch in tens to thousands of them; the
+# slowest buckets reach the statement timeouts people set.
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+SOURCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+ENCODE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TARGET = ["source", "target"]  # target: "query:NAME" or "table:NAME"
+_FORMATS = {e.media_type: e.name for e in ENCODERS.values()}
+# The cache's own event counters (ResultCache.counters), with their help.
+CACHE_EVENTS = {
+    "evictions": "Entries removed to keep the cache under its size bound.",
+    "integrity_failures": "Damaged cache files found, removed and re-fetched.",
+    "write_failures": "Cache writes the disk refused; those results went uncached.",
+    "oversized": "Results larger than the whole cache; they went uncached.",
+}
 
 
 def by_what(tally: Mapping[Key, float]) -> dict[Status | Measure, dict[tuple[str, str], float]]:
@@ -52,67 +63,213 @@ def by_what(tally: Mapping[Key, float]) -> dict[Status | Measure, dict[tuple[str
     return grouped
 
 
-class ServiceCollector:
-    """Reads one service's numbers at scrape time (called in a worker thread: the index is
-    a SQLite file)."""
+class Metrics:
+    """The app's instruments, and the registry a scrape reads."""
+
+    def __init__(self, service: QueryService, paths: frozenset[str]) -> None:
+        self.service = service
+        self.paths = paths  # a request elsewhere is counted as path "other": labels stay few
+        multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
+        self.registry = CollectorRegistry()
+        # In multiprocess mode the instruments write to files that MultiProcessCollector
+        # reads; registered as well, each would be counted twice.
+        own = None if multiprocess else self.registry
+        if multiprocess:
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]  # untyped upstream
+        self.registry.register(CacheCollector(service))
+        self.requests = Counter(
+            "livedata_requests",
+            "Results answered, by how the cache answered them (status: hit, stale, "
+            "stale-if-error, miss, coalesced, bypass, unstored).",
+            [*_TARGET, "status"],
+            registry=own,
+        )
+        self.stale = Counter(
+            "livedata_stale_served", "Stale results answered.", _TARGET, registry=own
+        )
+        self.coalesced = Counter(
+            "livedata_coalesced_waiters",
+            "Requests that waited for another's source query instead of sending their own.",
+            _TARGET,
+            registry=own,
+        )
+        self.source_queries = Counter(
+            "livedata_source_queries", "Queries sent to a source.", _TARGET, registry=own
+        )
+        self.source_seconds = Counter(
+            "livedata_source_seconds",
+            "Seconds sources worked on answered queries.",
+            _TARGET,
+            registry=own,
+        )
+        self.saved_seconds = Counter(
+            "livedata_source_seconds_saved",
+            "Source seconds the cache saved: the source time of each result given from the "
+            "cache (hit, stale, coalesced).",
+            _TARGET,
+            registry=own,
+        )
+        self.source_duration = Histogram(
+            "livedata_source_duration_seconds",
+            "Seconds each source query took, from sending it to its last row.",
+            ["source"],
+            buckets=SOURCE_BUCKETS,
+            registry=own,
+        )
+        self.request_duration = Histogram(
+            "livedata_http_request_duration_seconds",
+            "Seconds from a request's arrival to its last byte sent.",
+            ["method", "path", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=own,
+        )
+        self.errors = Counter(
+            "livedata_http_errors",
+            "Error responses by their code (the JSON error shape's error.code) and status.",
+            ["code", "status"],
+            registry=own,
+        )
+        self.response_bytes = Counter(
+            "livedata_response_bytes",
+            "Bytes of /query results sent, by format (as sent: compressed when it was).",
+            ["format"],
+            registry=own,
+        )
+        self.encode_duration = Histogram(
+            "livedata_encode_duration_seconds",
+            "Seconds to get a cached result's body in the format and coding asked for: "
+            "encoded (and compressed) on the first request of each, read back after.",
+            ["format"],
+            buckets=ENCODE_BUCKETS,
+            registry=own,
+        )
+        self.cache_events = {
+            name: Counter(f"livedata_cache_{name}", help, registry=own)
+            for name, help in CACHE_EVENTS.items()
+        }
+        self._cache_seen: dict[str, int] = {}
+        # prometheus_client checks the label values on every labels() call; a hit pays for
+        # several, so each child is looked up once (a few hundred at most: bounded labels).
+        self._child = functools.lru_cache(maxsize=4096)(_labelled)
+        self._by_measure = {
+            Measure.SOURCE_QUERIES: self.source_queries,
+            Measure.SOURCE_SECONDS: self.source_seconds,
+            Measure.SAVED_SECONDS: self.saved_seconds,
+        }
+        service.tally.listeners.append(self.tallied)
+
+    def tallied(self, key: Key, amount: float) -> None:
+        """One addition to the service's tally, as it happens."""
+        what, source, target = key
+        if isinstance(what, Measure):
+            self._child(self._by_measure[what], source, target).inc(amount)
+            if what is Measure.SOURCE_SECONDS:
+                self._child(self.source_duration, source).observe(amount)
+            return
+        self._child(self.requests, source, target, str(what)).inc(amount)
+        if what in (Status.STALE, Status.STALE_IF_ERROR):
+            self._child(self.stale, source, target).inc(amount)
+        elif what is Status.COALESCED:
+            self._child(self.coalesced, source, target).inc(amount)
+
+    def encoded(self, format_name: str, seconds: float) -> None:
+        self._child(self.encode_duration, format_name).observe(seconds)
+
+    def answered(
+        self, scope: Scope, status: int, media_type: str, sent: int, seconds: float
+    ) -> None:
+        """One request done: its duration, its error code if any, its result bytes."""
+        path = scope["path"] if scope["path"] in self.paths else "other"
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        self._child(self.request_duration, method, path, str(status)).observe(seconds)
+        code = scope["state"].get("audit", {}).get("error")
+        if code is not None or status >= 400:
+            self._child(self.errors, code or "http_error", str(status)).inc()
+        if path == "/query" and status == 200:
+            self._child(self.response_bytes, _FORMATS.get(media_type, "other")).inc(sent)
+        self.count_cache_events()
+
+    def count_cache_events(self) -> None:
+        """Add what the cache counted since the last call (it keeps plain per-process
+        counts; called after each request and at each scrape)."""
+        cache = None if self.service.tier is None else self.service.tier.cache
+        if cache is None:
+            return
+        counts = cache.counters
+        if counts == self._cache_seen:
+            return
+        for name, counter in self.cache_events.items():
+            new = counts.get(name, 0) - self._cache_seen.get(name, 0)
+            if new:
+                counter.inc(new)
+        self._cache_seen = dict(counts)
+
+
+def _labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    return metric.labels(*values)
+
+
+class Measured:
+    """ASGI middleware outside the hot path, so its answers are timed and counted too."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        scope.setdefault("state", {}).setdefault("audit", {})  # where errors note their code
+        status, media_type, sent, counted = 500, "", 0, False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            elapsed = time.perf_counter() - started
+            self.metrics.answered(scope, status, media_type, sent, elapsed)
+
+        async def send_counting(message: Message) -> None:
+            nonlocal status, media_type, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        media_type = value.decode("latin-1").split(";")[0]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    count()  # before the client can have it all: a scrape after sees it
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counting)
+        finally:
+            if not counted:  # no response, or the client left before its end
+                count()
+
+
+class CacheCollector:
+    """The cache's size and state, read at scrape time (in a worker thread: the index is a
+    SQLite file); the same for every worker, since they share the directory."""
 
     def __init__(self, service: QueryService) -> None:
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
-        grouped = by_what(self.service.tally.snapshot())
-        requests = _counter(
-            "livedata_requests",
-            "Results answered, by how the cache answered them (status: hit, stale, "
-            "stale-if-error, miss, coalesced, bypass).",
-            [*_TARGET, "status"],
-        )
-        stale = _counter("livedata_stale_served", "Stale results answered.", _TARGET)
-        coalesced = _counter(
-            "livedata_coalesced_waiters",
-            "Requests that waited for another's source query instead of sending their own.",
-            _TARGET,
-        )
-        for what, values in grouped.items():
-            if isinstance(what, Measure):
-                continue
-            for (source, target), value in values.items():
-                requests.add_metric([source, target, str(what)], value)
-                if what in (Status.STALE, Status.STALE_IF_ERROR):
-                    stale.add_metric([source, target], value)
-                elif what is Status.COALESCED:
-                    coalesced.add_metric([source, target], value)
-        yield from (requests, stale, coalesced)
-        for what, (name, documentation) in SOURCE_TALLIES.items():
-            family = _counter(name, documentation, _TARGET)
-            for labels, value in grouped.get(what, {}).items():
-                family.add_metric(list(labels), value)
-            yield family
-        yield from self._cache()
-
-    def _cache(self) -> Iterator[Metric]:
         tier = self.service.tier
         if tier is None:
             return
         yield GaugeMetricFamily(
             "livedata_cache_available",
-            "1 when this process can use its cache directory; 0 while it serves uncached "
-            "(a full or read-only disk; /ready says why).",
+            "1 when the answering process can use its cache directory; 0 while it serves "
+            "uncached (a full or read-only disk; /ready says why).",
             int(tier.problem is None),
         )
         cache = tier.cache
         if cache is None:
             return
-        counts = cache.counters
-        for name, documentation in (
-            ("evictions", "Entries removed to keep the cache under its size bound."),
-            ("integrity_failures", "Damaged cache files found, removed and re-fetched."),
-            ("write_failures", "Cache writes the disk refused; those results went uncached."),
-            ("oversized", "Results larger than the whole cache; they went uncached."),
-        ):
-            family = _counter(f"livedata_cache_{name}", documentation)
-            family.add_metric([], counts.get(name, 0))
-            yield family
         shared = " Shared by every worker process."
         yield GaugeMetricFamily(
             "livedata_cache_bytes",
@@ -127,25 +284,22 @@ class ServiceCollector:
         )
 
 
-def _counter(name: str, documentation: str, labels: list[str] | None = None) -> CounterMetricFamily:
-    return CounterMetricFamily(name, documentation + _PER_PROCESS, labels=labels or [])
-
-
-def registry_for(service: QueryService) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    registry.register(ServiceCollector(service))
-    return registry
-
-
 @router.get(
     "/metrics",
-    summary="Prometheus metrics: requests by cache status, source time saved, cache size",
+    summary="Prometheus metrics: requests, latencies, errors, bytes, the cache",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={
+        200: {
+            "description": "The Prometheus text format (OpenMetrics when the scraper asks).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def metrics(request: Request) -> Response:
-    """Counters per target (`target="query:NAME"` or `"table:NAME"`) and source, in the
-    format the scraper's Accept header asks for (Prometheus text by default)."""
+    """Counters and histograms per target (`target="query:NAME"` or `"table:NAME"`), source,
+    format and error code, in the format the scraper's Accept header asks for."""
+    measured: Metrics = request.app.state.metrics
+    measured.count_cache_events()
     encode, media_type = choose_encoder(request.headers.get("accept", ""))
-    body = await anyio.to_thread.run_sync(encode, request.app.state.metrics)
+    body = await anyio.to_thread.run_sync(encode, measured.registry)
     return Response(body, headers={"Content-Type": media_type})

@@ -77,10 +77,22 @@ class QueryResult(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable machine-readable code, e.g. unknown_table.")
-    message: str = Field(description="What went wrong and what to do next.")
-    request_id: str | None
-    details: dict[str, Any]
+    code: str = Field(
+        description="Stable machine-readable code (the README lists them all).",
+        examples=["not_found"],
+    )
+    message: str = Field(
+        description="What went wrong and what to do next.",
+        examples=["No table named 'world_country_lst'. Did you mean 'world_country_list'?"],
+    )
+    request_id: str | None = Field(
+        description="The X-Request-Id of the response: quote it when reporting a problem.",
+        examples=["3f8f528bef08ceae"],
+    )
+    details: dict[str, Any] = Field(
+        description="Machine-readable specifics: names, limits, did-you-mean.",
+        examples=[{"kind": "table", "name": "world_country_lst"}],
+    )
 
 
 class ErrorBody(BaseModel):
@@ -165,3 +177,40 @@ class CacheStats(BaseModel):
 
 class Removed(BaseModel):
     removed: int = Field(description="How many entries were removed.")
+
+
+class TableInfo(BaseModel):
+    source: str
+    description: str
+    columns: list[Column] | None = Field(
+        description="The result columns; null while the source cannot say (it is down)."
+    )
+
+
+class QueryInfo(TableInfo):
+    params: dict[str, dict[str, Any]] = Field(
+        description="Each parameter: type, required, default, bounds, description."
+    )
+
+
+class CatalogListing(BaseModel):
+    """What the caller may ask for (GET /queries)."""
+
+    tables: dict[str, TableInfo]
+    queries: dict[str, QueryInfo]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Admins also see each part; others see only the status."""
+
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded: a source does not answer (hits and stale answers still flow)."
+    )
+    sources: dict[str, dict[str, Any]] | None = None
+    cache: str | None = None
+    cluster: str | None = None
+    shared_tier: str | None = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import mmap
 import re
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -12,6 +14,8 @@ import orjson
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
+from werkzeug.datastructures import Accept, MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from livedata.bodies import stored_body
 from livedata.cache.entries import EntryHeader
@@ -24,6 +28,7 @@ from livedata.results import LiveResult, Result, StoredResult
 from livedata.service import Memo, QueryService
 from livedata.status import Status
 from livedata.web.hot import HotBodies, HotBody
+from livedata.web.metrics import Metrics
 
 # What changes a /query response besides its body: the format and coding asked for, the
 # caller (its restrictions and allow-list), the cache directives. CORS adds Origin.
@@ -31,8 +36,12 @@ VARY = "Accept, Accept-Encoding, Authorization, Cache-Control"
 STREAM_ABOVE_BYTES = 1 << 20  # unstored results smaller than this are sent with a length
 SEND_WHOLE_BELOW_BYTES = 8 << 20  # stored bodies larger than this are sent in slices
 SLICE_BYTES = 1 << 20
-CODINGS = available()
-_BY_MEDIA_TYPE = {e.media_type: e for e in ENCODERS.values()}
+CODINGS = tuple(available())
+# Offered in this order: the first wins among equally acceptable types, so JSON for */*.
+_BY_MEDIA_TYPE = {
+    e.media_type: e for e in sorted(ENCODERS.values(), key=lambda e: e.name != DEFAULT_FORMAT)
+}
+_OFFERED = tuple(_BY_MEDIA_TYPE)
 
 
 class JSONResponse(Response):
@@ -43,7 +52,8 @@ class JSONResponse(Response):
 
 
 def choose_encoder(format_name: str | None, accept: str | None) -> Encoder:
-    """The ``format`` field wins; otherwise the Accept header's best q-value, JSON by default."""
+    """The ``format`` field wins; otherwise the Accept header (RFC 9110: the most specific
+    matching range sets a type's q, q=0 refuses it), JSON when absent or among equals."""
     if format_name is not None:
         if format_name not in ENCODERS:
             raise NotAcceptable(
@@ -53,27 +63,34 @@ def choose_encoder(format_name: str | None, accept: str | None) -> Encoder:
         return ENCODERS[format_name]
     if not accept:
         return ENCODERS[DEFAULT_FORMAT]
-    for media_range, quality in _ranked(accept):
-        encoder = _match(media_range) if quality > 0 else None
-        if encoder is not None:
-            return encoder
-    raise NotAcceptable(
-        f"None of the accepted types ({accept}) is available; offered: "
-        f"{', '.join(_BY_MEDIA_TYPE)}.",
-        media_types=list(_BY_MEDIA_TYPE),
-    )
+    best = best_offer(accept, _OFFERED)
+    if best is None:
+        raise NotAcceptable(
+            f"None of the accepted types ({accept}) is available; offered: "
+            f"{', '.join(_BY_MEDIA_TYPE)}.",
+            media_types=list(_BY_MEDIA_TYPE),
+        )
+    return _BY_MEDIA_TYPE[best]
 
 
 def choose_coding(accept_encoding: str | None) -> str | None:
-    """The content coding to use: the client's best q-value, our preference among equals."""
+    """The content coding to use: the client's best q-value, our preference among equals;
+    None (identity) when it accepts none of ours."""
     if not accept_encoding:
         return None
-    accepted = dict(_ranked(accept_encoding))
-    return max(
-        (c for c in CODINGS if accepted.get(c, accepted.get("*", 0)) > 0),
-        key=lambda c: accepted.get(c, accepted.get("*", 0)),
-        default=None,
-    )
+    return best_offer(accept_encoding, CODINGS, Accept)
+
+
+# Parsing costs tens of microseconds and clients send few distinct headers, so each is parsed
+# once; the bound keeps a client that varies its header from growing the process.
+@functools.lru_cache(maxsize=1024)
+def best_offer(
+    header: str, offered: tuple[str, ...], kind: type[Accept] = MIMEAccept
+) -> str | None:
+    """The offer the client prefers (``kind``: MIMEAccept for media types, Accept for content
+    codings); the first offered among equals; None when it accepts none."""
+    best: str | None = parse_accept_header(header, kind).best_match(offered)
+    return best
 
 
 def cache_control(headers: Headers) -> CacheControl:
@@ -89,33 +106,6 @@ def cache_control(headers: Headers) -> CacheControl:
     )
 
 
-def _ranked(header: str) -> list[tuple[str, float]]:
-    """Header values with their q-values, best first, header order among equals."""
-    ranges = []
-    for part in header.split(","):
-        value, *parameters = (p.strip() for p in part.split(";"))
-        quality = 1.0
-        for parameter in parameters:
-            key, _, number = parameter.partition("=")
-            if key.strip() == "q":
-                try:
-                    quality = float(number)
-                except ValueError:
-                    quality = 0.0
-        if value:
-            ranges.append((value.lower(), quality))
-    return sorted(ranges, key=lambda item: -item[1])
-
-
-def _match(media_range: str) -> Encoder | None:
-    if media_range in ("*/*", "application/*"):
-        return ENCODERS[DEFAULT_FORMAT]
-    if media_range.endswith("/*"):
-        prefix = media_range[:-1]
-        return next((e for t, e in _BY_MEDIA_TYPE.items() if t.startswith(prefix)), None)
-    return _BY_MEDIA_TYPE.get(media_range)
-
-
 async def result_response(
     service: QueryService,
     result: Result,
@@ -123,11 +113,16 @@ async def result_response(
     coding: str | None,
     request_headers: Headers,
     total_ms: float,
+    metrics: Metrics,
 ) -> tuple[Response, StoredResult | None]:
     """The response, and the stored result it was sent from (the fast path may keep that)."""
     if isinstance(result, StoredResult):
-        return await _stored_response(service, result, encoder, coding, request_headers, total_ms)
-    return await _live_response(service, result, encoder, coding, request_headers, total_ms)
+        return await _stored_response(
+            service, result, encoder, coding, request_headers, total_ms, metrics
+        )
+    return await _live_response(
+        service, result, encoder, coding, request_headers, total_ms, metrics
+    )
 
 
 async def _stored_response(
@@ -137,6 +132,7 @@ async def _stored_response(
     coding: str | None,
     request_headers: Headers,
     total_ms: float,
+    metrics: Metrics,
 ) -> tuple[Response, StoredResult]:
     headers = {"Vary": VARY, "Cache-Status": result.status.cache_status}
     headers.update(_counts(result.header, total_ms))
@@ -148,7 +144,9 @@ async def _stored_response(
         return Response(status_code=304, headers=headers), result
     cache = service.cache
     assert cache is not None, "a stored result comes from the cache"
+    started = time.perf_counter()
     stored = await anyio.to_thread.run_sync(stored_body, cache, result, encoder, coding)
+    metrics.encoded(encoder.name, time.perf_counter() - started)
     if coding is not None:
         headers["Content-Encoding"] = coding
     if len(stored) <= SEND_WHOLE_BELOW_BYTES:
@@ -167,6 +165,7 @@ async def _live_response(
     coding: str | None,
     request_headers: Headers,
     total_ms: float,
+    metrics: Metrics,
 ) -> tuple[Response, StoredResult | None]:
     """Rows still arriving from the source: a small result is sent whole, with its counts in
     the headers (a stored miss as the entry it became); a bigger one as it is encoded, its
@@ -190,7 +189,7 @@ async def _live_response(
         stored = await result.stored()
         if stored is not None:
             return await _stored_response(
-                service, stored, encoder, coding, request_headers, total_ms
+                service, stored, encoder, coding, request_headers, total_ms, metrics
             )
         status = Status.UNSTORED  # the disk refused it after all
     headers = {"Vary": VARY, "Cache-Status": status.cache_status, "Cache-Control": "no-store"}

@@ -22,7 +22,14 @@ from livedata.service import QueryService
 from livedata.status import Status
 from livedata.web.audit import describe, record
 from livedata.web.auth import caller_of
-from livedata.web.models import ErrorBody, QueryBody, QueryResult
+from livedata.web.models import (
+    CatalogListing,
+    ErrorBody,
+    Health,
+    QueryBody,
+    QueryResult,
+    Readiness,
+)
 from livedata.web.responses import (
     JSONResponse,
     cache_control,
@@ -46,13 +53,20 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     response_class=Response,
     responses={
         200: {
+            "description": "The rows, in the format asked for (`format`, else `Accept`).",
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
-                "application/x-ndjson": {},
-                "text/csv": {},
-                "application/vnd.apache.arrow.stream": {},
-                "application/vnd.apache.parquet": {},
-            }
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "description": "One JSON object per row."}
+                },
+                "text/csv": {"schema": {"type": "string", "description": "A header row."}},
+                "application/vnd.apache.arrow.stream": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+                "application/vnd.apache.parquet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
         },
         304: {"description": "Not modified: the entry's ETag matches If-None-Match."},
         **_errors(400, 403, 404, 406, 413, 415, 422, 429, 500, 502, 503, 504),
@@ -80,7 +94,7 @@ async def query(request: Request) -> Response:
     result = await service.run(_to_request(body), encoder, cache_control(request.headers), caller)
     total_ms = (time.perf_counter() - started) * 1000
     response, served = await result_response(
-        service, result, encoder, coding, request.headers, total_ms
+        service, result, encoder, coding, request.headers, total_ms, request.app.state.metrics
     )
     answered = result if served is None else served
     audit["described"] = lambda: describe(answered)  # after the last row: streamed rows count
@@ -91,18 +105,24 @@ async def query(request: Request) -> Response:
     return response
 
 
-@router.get("/queries", summary="The catalog: tables and named queries with their parameters")
+@router.get(
+    "/queries",
+    summary="The catalog: tables and named queries with their parameters",
+    responses={200: {"model": CatalogListing}},
+)
 async def queries(request: Request) -> JSONResponse:
     """Everything the caller may ask for, with parameter types, defaults and result columns."""
     return JSONResponse(await request.app.state.describe(caller_of(request)))
 
 
-@router.get("/health", summary="Liveness: the process answers")
+@router.get("/health", summary="Liveness: the process answers", responses={200: {"model": Health}})
 async def health() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/ready", summary="Readiness: this node can answer")
+@router.get(
+    "/ready", summary="Readiness: this node can answer", responses={200: {"model": Readiness}}
+)
 async def ready(request: Request) -> Response:
     """200 while this process serves: `degraded` when a source does not answer, since hits
     and stale-if-error answers still flow, and a balancer that pulled every node because one

@@ -1,0 +1,71 @@
+"""Request ids and W3C trace context: a caller's own kept when well-formed, else made here.
+
+A load balancer or a client that tags its request with ``X-Request-Id`` can search our logs
+for its own id, so a well-formed one is kept; anything else (too long, a character that could
+forge a log line or a header) is replaced by a fresh id rather than refused, since the id is
+for finding a request, never for serving it. A valid ``traceparent`` goes into the audit line
+so the request joins the caller's trace.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_REQUEST_ID = 128
+# Letters, digits and the punctuation of UUIDs, ULIDs, base64 and AWS/GCP trace ids.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,%d}" % MAX_REQUEST_ID)
+# https://www.w3.org/TR/trace-context/#traceparent-header: version 00 is exactly four fields;
+# a later version may append fields, which a version-00 reader ignores. Version ff is invalid.
+_TRACEPARENT = re.compile(
+    rb"(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<parent>[0-9a-f]{16})-[0-9a-f]{2}"
+    rb"(?P<rest>-.*)?"
+)
+
+
+def request_id(incoming: bytes | None) -> str:
+    """The caller's id when it is safe to log and echo, else a fresh one."""
+    if incoming is not None and _REQUEST_ID.fullmatch(incoming):
+        return incoming.decode()
+    return secrets.token_hex(8)
+
+
+def traceparent(incoming: bytes | None) -> str | None:
+    """The header when it is a valid W3C ``traceparent``; None otherwise (then the request
+    starts no trace of ours: we propagate, we do not sample)."""
+    if incoming is None or len(incoming) > 512:
+        return None
+    match = _TRACEPARENT.fullmatch(incoming)
+    if match is None or match["version"] == b"ff":
+        return None
+    if match["version"] == b"00" and match["rest"] is not None:
+        return None
+    if set(match["trace"]) == {ord("0")} or set(match["parent"]) == {ord("0")}:
+        return None
+    return incoming.decode()
+
+
+class RequestIdMiddleware:
+    """Tag every request so a client can quote it and the log can be searched for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = {k: v for k, v in scope["headers"] if k in (b"x-request-id", b"traceparent")}
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid = request_id(given.get(b"x-request-id"))
+        state["traceparent"] = traceparent(given.get(b"traceparent"))
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
