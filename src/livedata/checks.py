@@ -8,9 +8,9 @@ table or column, or a parameter declared with a type the SQL cannot compare, sho
 source that does not answer is one problem; its tables and queries are not asked.
 
 Every statement goes through the service's admission, like a request's: its queue, slots and
-budgets bound them. ``check(service, Depth.SOURCES)`` only pings (cheap enough for a
-readiness probe); ``Depth.CATALOG`` asks everything, and ``livedata catalog check --connect``
-prints the result.
+budgets bound them. ``livedata catalog check --connect`` prints the result. The light check,
+whether each source answers (the same ``ping``), is ``/ready``'s, through
+``Sources.readiness``, which also bounds how often a public probe may reach the sources.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import anyio
@@ -46,11 +45,6 @@ _CANDIDATES: dict[str, tuple[Any, ...]] = {
 _PASSWORD = re.compile(r"(password\s*=\s*|://[^/\s:@]+:)[^\s@'\"]+", re.IGNORECASE)
 
 
-class Depth(Enum):
-    SOURCES = "sources"  # each source answers a trivial query
-    CATALOG = "catalog"  # and every table, column allow-list and named query
-
-
 @dataclass(frozen=True)
 class Problem:
     """One thing a source says is wrong with the catalog."""
@@ -63,12 +57,12 @@ class Problem:
         return f"{self.field}: {self.message}. Fix: {self.fix}"
 
 
-async def check(service: QueryService, depth: Depth = Depth.CATALOG) -> list[Problem]:
+async def check(service: QueryService) -> list[Problem]:
     """Every problem the sources show, in catalog order (sources checked side by side)."""
     found: dict[str, list[Problem]] = {}
 
     async def one(source: str) -> None:
-        found[source] = await _check_source(service, source, depth)
+        found[source] = await _check_source(service, source)
 
     async with anyio.create_task_group() as tasks:
         for source in service.catalog.sources:
@@ -76,7 +70,7 @@ async def check(service: QueryService, depth: Depth = Depth.CATALOG) -> list[Pro
     return [problem for source in service.catalog.sources for problem in found[source]]
 
 
-async def _check_source(service: QueryService, source: str, depth: Depth) -> list[Problem]:
+async def _check_source(service: QueryService, source: str) -> list[Problem]:
     catalog = service.catalog
     tables = [name for name, t in catalog.tables.items() if t.source == source]
     queries = [name for name, q in catalog.queries.items() if q.source == source]
@@ -85,8 +79,6 @@ async def _check_source(service: QueryService, source: str, depth: Depth) -> lis
     except LivedataError as exc:
         skipped = f" (its {len(tables)} table(s) and {len(queries)} query(ies) were not checked)"
         return [Problem(f"sources.{source}", _reason(exc) + skipped, _reach(service, source))]
-    if depth is Depth.SOURCES:
-        return []
     problems = []
     for name in tables:
         problems += await _check_table(service, name)
