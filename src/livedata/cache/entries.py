@@ -8,6 +8,7 @@ a hit never re-encodes rows and one entry answers every format. Layout::
     entries/ab/<key>.entry                  the rows, in a checked container (store.py)
     entries/ab/<key>.error                  a failure remembered for a few seconds
     bodies/ab/<key>.<version>.<variant>     a body encoded from that fetch of the entry
+    pins/<key>.<version>.entry              a fetch kept for open paging cursors (pins.py)
     index.sqlite, locks/, tmp/
 
 An entry owns its bodies: each fetch gets a new ``version``, and committing it removes the
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from livedata.cache.formats.base import BatchWriter, CacheFormat
 from livedata.cache.index import Index
+from livedata.cache.pins import Pins
 from livedata.cache.store import Store, Stored, Writer
 
 log = logging.getLogger("livedata.cache")
@@ -121,6 +123,7 @@ class ResultCache:
         self.max_bytes = max_bytes
         self.format = cache_format
         self.overhead = 0  # bytes no entry accounts for, as upkeep last measured them
+        self.pins = Pins(self.store, cache_format)  # snapshots of open paging cursors
         self.store.remove_leftovers()
 
     @property
@@ -201,6 +204,24 @@ class ResultCache:
 
     def table(self, entry: Entry) -> pa.Table:
         return self.format.loads(entry.stored.payload)
+
+    def pin(self, entry: Entry, until: float) -> tuple[EntryHeader, pa.Table]:
+        """Keep this fetch of ``entry`` until ``until`` at least, whatever happens to the
+        entry meanwhile; its header and rows."""
+        return entry.header, self.pins.pin(entry.key, entry.version, entry.stored, until)[1]
+
+    def pinned(self, key: str, version: str, until: float) -> tuple[EntryHeader, pa.Table] | None:
+        """The fetch ``version`` of ``key``, kept until ``until`` at least: pinned already,
+        or still the entry's own (pinned now). None when neither is here any more."""
+        if self.pins.renew(key, version, until):
+            found = self.pins.read(key, version)
+            header = None if found is None else EntryHeader.from_json(found[0])
+            if found is not None and header is not None and header.format == self.format.name:
+                return header, found[1]
+        entry = self.get(key)
+        if entry is None or entry.version != version:
+            return None
+        return self.pin(entry, until)
 
     def body(
         self, entry: Entry, variant: str, produce: Callable[[], Iterable[bytes]]

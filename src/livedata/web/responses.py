@@ -184,6 +184,7 @@ async def _live_response(
             headers=headers,
             background=BackgroundTask(result.body.aclose),  # frees the source if the client left
         )
+        streaming.headers.update(_paging(result))
         return streaming, None
     status = result.status
     if result.stored is not None:
@@ -195,6 +196,7 @@ async def _live_response(
         status = Status.UNSTORED  # the disk refused it after all
     headers = {"Vary": VARY, "Cache-Status": status.cache_status, "Cache-Control": "no-store"}
     headers.update(_counts(result.header(), total_ms))
+    headers.update(_paging(result))
     return Response(b"".join(head), media_type=encoder.media_type, headers=headers), None
 
 
@@ -208,6 +210,14 @@ def _counts(header: EntryHeader, total_ms: float) -> dict[str, str]:
         "X-Row-Count": str(header.rows),
         "X-Truncated": str(header.truncated).lower(),
     }
+
+
+def _paging(result: LiveResult) -> dict[str, str]:
+    """A page's cursor and total as headers, for formats with no ``meta`` (CSV, Arrow...)."""
+    if result.page is None:
+        return {}
+    total = {"X-Total-Count": str(result.page.total)}
+    return total if result.page.next is None else {**total, "X-Next-Cursor": result.page.next}
 
 
 async def _first_bytes(chunks: AsyncIterator[bytes], limit: int) -> tuple[list[bytes], bool]:
