@@ -105,7 +105,8 @@ class Pager:
                     until,
                 )
             )
-        info = PageInfo(token, total)
+        tag = f"{snapshot.key}.{snapshot.header.version}.{start}.{limit}.{encoder.name}"
+        info = PageInfo(token, total, f'"{tag}"')
         header = replace(snapshot.header, rows=rows.num_rows)
         chunks = encoder.encode(
             rows.to_reader(), lambda: {**meta(header), "total": total, "next": token}

@@ -94,10 +94,12 @@ class StoredResult:
 @dataclass(frozen=True)
 class PageInfo:
     """What a page of a snapshot says of the pages after it: the cursor of the next one
-    (None at the end) and the row count of the whole snapshot."""
+    (None at the end) and the row count of the whole snapshot; and its validator, since a
+    page of a snapshot never changes (only its cursor's expiry does: a weak one)."""
 
     next: str | None
     total: int
+    etag: str
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,20 @@ def test_uncached_targets_refuse_cursors_and_say_why(
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "cursors_need_cache"
     assert "offset" in response.json()["error"]["message"]
+
+
+def test_a_page_the_client_has_is_answered_304_with_a_renewed_cursor(
+    serve: Callable[..., str], rows: Postgres
+) -> None:
+    """A page of a snapshot never changes; only its cursor's expiry does (a weak ETag)."""
+    url = serve(catalog(rows))
+    for body in (FIRST, {"table": "rows", "cursor": ask(url, FIRST).json()["meta"]["next"]}):
+        page = ask(url, body)
+        assert page.headers["etag"].startswith('W/"')
+
+        again = ask(url, body, **{"if-none-match": page.headers["etag"]})
+
+        assert again.status_code == 304
+        assert again.headers["etag"] == page.headers["etag"]
+        assert again.headers["x-next-cursor"]  # signed now: good for LIVEDATA_CURSOR_TTL more
+        assert again.headers["x-total-count"] == str(ROWS)

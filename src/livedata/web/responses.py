@@ -170,7 +170,14 @@ async def _live_response(
 ) -> tuple[Response, StoredResult | None]:
     """Rows still arriving from the source: a small result is sent whole, with its counts in
     the headers (a stored miss as the entry it became); a bigger one as it is encoded, its
-    counts only in the body (JSON ``meta``)."""
+    counts only in the body (JSON ``meta``). A page of a snapshot the client already has is
+    a 304, its cursor renewed in the headers."""
+    page = result.page
+    if page is not None and page.etag in _etags(request_headers.get("if-none-match")):
+        await result.body.aclose()
+        headers = {"Vary": VARY, "Cache-Status": result.status.cache_status, **_paging(result)}
+        headers.update(_counts(result.header(), total_ms))
+        return Response(status_code=304, headers=headers), None
     head, more = await _first_bytes(result.body, STREAM_ABOVE_BYTES)
     if more:
         headers = {
@@ -213,11 +220,17 @@ def _counts(header: EntryHeader, total_ms: float) -> dict[str, str]:
 
 
 def _paging(result: LiveResult) -> dict[str, str]:
-    """A page's cursor and total as headers, for formats with no ``meta`` (CSV, Arrow...)."""
-    if result.page is None:
+    """A page's cursor and total as headers, for formats with no ``meta`` (CSV, Arrow...);
+    its validator, and that it may be kept by the client (bound to it) but checked first."""
+    page = result.page
+    if page is None:
         return {}
-    total = {"X-Total-Count": str(result.page.total)}
-    return total if result.page.next is None else {**total, "X-Next-Cursor": result.page.next}
+    headers = {
+        "X-Total-Count": str(page.total),
+        "ETag": f"W/{page.etag}",
+        "Cache-Control": "private, no-cache",
+    }
+    return headers if page.next is None else {**headers, "X-Next-Cursor": page.next}
 
 
 async def _first_bytes(chunks: AsyncIterator[bytes], limit: int) -> tuple[list[bytes], bool]:
