@@ -189,6 +189,8 @@ class QueryService:
                         "The snapshot of this cursor is no longer kept; start again."
                     )
                 pinned = await anyio.to_thread.run_sync(cache.pin, entry, until)
+                if pinned is None:
+                    raise CursorExpired(_NOT_KEPT)
             plan, start, status = resumed(target, opened.key), opened.offset, Status.HIT
             limit = request.limit or opened.limit
         else:
@@ -200,6 +202,8 @@ class QueryService:
             result = await self._answer(plan, None, control, caller)
             assert isinstance(result, StoredResult), "with no encoder, only a stored result"
             pinned = await anyio.to_thread.run_sync(cache.pin, result.entry, until)
+            if pinned is None:
+                raise CursorsNeedCache(_NOT_KEPT)
             start, limit, status = request.offset, request.limit, result.status
         header, table = pinned
         snapshot = Snapshot(plan.key, header, table)
@@ -378,6 +382,10 @@ class QueryService:
         return await anyio.to_thread.run_sync(cache.table, result.entry)
 
 
+_NOT_KEPT = (
+    "The cache could not keep a snapshot of this result (full or failing disk); "
+    'page with "limit" and "offset" instead.'
+)
 _NEEDS_CACHE = (
     "Cursors page a snapshot kept in the cache, and this target is not cached (ttl 0); "
     'page with "limit" and "offset" instead, or give it a ttl.'
@@ -394,10 +402,7 @@ def _needs(encoder: Encoder | None) -> Encoder:
     """The encoder of a result the cache could not keep; without one (a page), a snapshot
     could not be kept either."""
     if encoder is None:
-        raise CursorsNeedCache(
-            "The cache could not keep a snapshot of this result (full or failing disk); "
-            'page with "limit" and "offset" instead.'
-        )
+        raise CursorsNeedCache(_NOT_KEPT)
     return encoder
 
 

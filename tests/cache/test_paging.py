@@ -230,3 +230,20 @@ def test_a_page_the_client_has_is_answered_304_with_a_renewed_cursor(
         assert again.headers["etag"] == page.headers["etag"]
         assert again.headers["x-next-cursor"]  # signed now: good for LIVEDATA_CURSOR_TTL more
         assert again.headers["x-total-count"] == str(ROWS)
+
+
+def test_a_snapshot_the_disk_cannot_pin_is_a_clear_error_not_a_500(
+    serve: Callable[..., str], rows: Postgres, tmp_path: Path
+) -> None:
+    """A pin that cannot be written (here: its folder replaced by a file) once failed the
+    request with a 500."""
+    url = serve(catalog(rows), cache_dir=tmp_path)
+    (tmp_path / "pins").rmdir()
+    (tmp_path / "pins").write_bytes(b"not a folder")
+
+    response = ask(url, FIRST)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "cursors_need_cache"
+    assert "disk" in response.json()["error"]["message"]
+    assert ask(url, {**FIRST, "paginate": False}).status_code == 200  # the rest still works

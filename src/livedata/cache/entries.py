@@ -205,10 +205,15 @@ class ResultCache:
     def table(self, entry: Entry) -> pa.Table:
         return self.format.loads(entry.stored.payload)
 
-    def pin(self, entry: Entry, until: float) -> tuple[EntryHeader, pa.Table]:
+    def pin(self, entry: Entry, until: float) -> tuple[EntryHeader, pa.Table] | None:
         """Keep this fetch of ``entry`` until ``until`` at least, whatever happens to the
-        entry meanwhile; its header and rows."""
-        return entry.header, self.pins.pin(entry.key, entry.version, entry.stored, until)[1]
+        entry meanwhile; its header and rows. None when the disk refuses (logged, counted)."""
+        try:
+            pinned = self.pins.pin(entry.key, entry.version, entry.stored, until)
+        except OSError as exc:
+            self.store.write_failed(exc)
+            return None
+        return entry.header, pinned[1]
 
     def pinned(self, key: str, version: str, until: float) -> tuple[EntryHeader, pa.Table] | None:
         """The fetch ``version`` of ``key``, kept until ``until`` at least: pinned already,
@@ -221,7 +226,7 @@ class ResultCache:
         entry = self.get(key)
         if entry is None or entry.version != version:
             return None
-        return self.pin(entry, until)
+        return self.pin(entry, until)  # None too if the disk refuses
 
     def body(
         self, entry: Entry, variant: str, produce: Callable[[], Iterable[bytes]]

@@ -71,12 +71,13 @@ class Pins:
                 raise OSError(f"could not pin {path.name}")
 
     def renew(self, key: str, version: str, until: float) -> bool:
-        """Push the pin's end to ``until`` (never back); False when it is gone."""
+        """Push the pin's end to ``until`` (never back); False when it is gone, or out of
+        reach (a failing disk): either way no page may count on it."""
         path = self.path(key, version, "until")
         try:
             if path.stat().st_mtime < until:
                 os.utime(path, (until, until))
-        except FileNotFoundError:
+        except OSError:
             return False
         return True
 
