@@ -18,14 +18,24 @@ import pyarrow as pa
 from livedata import sql
 from livedata.auth.caller import Caller
 from livedata.bodies import next_block
-from livedata.cache.entries import EntryHeader
+from livedata.cache.entries import EntryHeader, ResultCache
 from livedata.cursors import Cursor, Signer, restrictions_digest
 from livedata.encoders.base import Encoder
-from livedata.errors import InvalidCursor, InvalidOption
+from livedata.errors import CursorExpired, InvalidCursor, InvalidOption
 from livedata.freshness import Policy
 from livedata.plan import Plan, QueryRequest, Target
 from livedata.results import LiveResult, PageInfo, meta
+from livedata.sharing import Sharing
 from livedata.status import Status
+
+NEEDS_CACHE = (
+    "Cursors page a snapshot kept in the cache, and this target is not cached (ttl 0); "
+    'page with "limit" and "offset" instead, or give it a ttl.'
+)
+NOT_KEPT = (
+    "The cache could not keep a snapshot of this result (full or failing disk); "
+    'page with "limit" and "offset" instead.'
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,22 @@ class Pager:
             rows.to_reader(), lambda: {**meta(header), "total": total, "next": token}
         )
         return LiveResult(plan, status, _body(chunks), lambda: header, page=info)
+
+
+async def resume(
+    cursor: Cursor, cache: ResultCache, sharing: Sharing, until: float
+) -> tuple[EntryHeader, pa.Table]:
+    """The snapshot ``cursor`` pages, kept until ``until``: pinned on this node, still its
+    entry here, or that fetch from the shared tier (the cursor came from another node)."""
+    pinned = await anyio.to_thread.run_sync(cache.pinned, cursor.key, cursor.version, until)
+    if pinned is None:
+        entry = await sharing.newest(cache, cursor.key, None)
+        if entry is None or entry.version != cursor.version:
+            raise CursorExpired("The snapshot of this cursor is no longer kept; start again.")
+        pinned = await anyio.to_thread.run_sync(cache.pin, entry, until)
+    if pinned is None:
+        raise CursorExpired(NOT_KEPT)
+    return pinned
 
 
 def resumed(target: Target, key: str) -> Plan:

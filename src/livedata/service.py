@@ -34,7 +34,6 @@ from livedata.cursors import Signer, derive_secret
 from livedata.encoders.base import Encoder
 from livedata.errors import (
     BudgetExhausted,
-    CursorExpired,
     CursorsNeedCache,
     InvalidOption,
     NotCached,
@@ -51,7 +50,7 @@ from livedata.freshness import (
     decide,
     may_serve_stale_on_error,
 )
-from livedata.paging import Pager, Snapshot, resumed
+from livedata.paging import NEEDS_CACHE, NOT_KEPT, Pager, Snapshot, resume, resumed
 from livedata.plan import Plan, Planner, QueryRequest
 from livedata.quota.store import QuotaStore, open_store
 from livedata.results import LiveResult, Result, StoredResult, header_for
@@ -174,23 +173,14 @@ class QueryService:
         self._authorize(request, caller)
         cache = self.cache
         if cache is None:
-            raise CursorsNeedCache(_NEEDS_CACHE)
+            raise CursorsNeedCache(NEEDS_CACHE)
         if request.limit is not None and request.limit < 1:
             raise InvalidOption('"limit" (the page size) must be 1 or more.')
         until = self.clock() + self.pager.ttl
         if cursor is not None:
             target = self.planner.resolve(request)
             opened = self.pager.open(cursor, request, target, caller)
-            pinned = await anyio.to_thread.run_sync(cache.pinned, opened.key, opened.version, until)
-            if pinned is None:  # not on this node: another node's, from the shared tier
-                entry = await self.sharing.newest(cache, opened.key, None)
-                if entry is None or entry.version != opened.version:
-                    raise CursorExpired(
-                        "The snapshot of this cursor is no longer kept; start again."
-                    )
-                pinned = await anyio.to_thread.run_sync(cache.pin, entry, until)
-                if pinned is None:
-                    raise CursorExpired(_NOT_KEPT)
+            pinned = await resume(opened, cache, self.sharing, until)
             plan, start, status = resumed(target, opened.key), opened.offset, Status.HIT
             limit = request.limit or opened.limit
         else:
@@ -198,12 +188,13 @@ class QueryService:
                 raise InvalidOption('"paginate" needs a "limit": the number of rows per page.')
             plan = await self._plan(replace(request, limit=None, offset=0), caller)
             if plan.freshness.ttl <= 0:
-                raise CursorsNeedCache(_NEEDS_CACHE)
+                raise CursorsNeedCache(NEEDS_CACHE)
             result = await self._answer(plan, None, control, caller)
             assert isinstance(result, StoredResult), "with no encoder, only a stored result"
-            pinned = await anyio.to_thread.run_sync(cache.pin, result.entry, until)
-            if pinned is None:
-                raise CursorsNeedCache(_NOT_KEPT)
+            kept = await anyio.to_thread.run_sync(cache.pin, result.entry, until)
+            if kept is None:
+                raise CursorsNeedCache(NOT_KEPT)
+            pinned = kept
             start, limit, status = request.offset, request.limit, result.status
         header, table = pinned
         snapshot = Snapshot(plan.key, header, table)
@@ -382,16 +373,6 @@ class QueryService:
         return await anyio.to_thread.run_sync(cache.table, result.entry)
 
 
-_NOT_KEPT = (
-    "The cache could not keep a snapshot of this result (full or failing disk); "
-    'page with "limit" and "offset" instead.'
-)
-_NEEDS_CACHE = (
-    "Cursors page a snapshot kept in the cache, and this target is not cached (ttl 0); "
-    'page with "limit" and "offset" instead, or give it a ttl.'
-)
-
-
 def catalog_uses_cache(catalog: Catalog) -> bool:
     """True when any table, query or source sets its own positive TTL."""
     layers = [*catalog.sources.values(), *catalog.tables.values(), *catalog.queries.values()]
@@ -402,7 +383,7 @@ def _needs(encoder: Encoder | None) -> Encoder:
     """The encoder of a result the cache could not keep; without one (a page), a snapshot
     could not be kept either."""
     if encoder is None:
-        raise CursorsNeedCache(_NOT_KEPT)
+        raise CursorsNeedCache(NOT_KEPT)
     return encoder
 
 
