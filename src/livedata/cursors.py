@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
+import os
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ import orjson
 from livedata.errors import CursorExpired, InvalidCursor
 
 MAC_BYTES = 16  # a truncated HMAC-SHA256: 128 bits is beyond guessing
+KEY_FILE = "cursor.key"  # in the cache directory, when no secret is configured
 
 
 @dataclass(frozen=True)
@@ -43,18 +48,39 @@ def restrictions_digest(restrictions: Mapping[str, Any]) -> str:
     return hashlib.blake2b(canonical, digest_size=12).hexdigest()
 
 
-def derive_secret(configured: str | None, access_file: Path | None, fallback: bytes) -> bytes:
+def derive_secret(
+    configured: str | None, access_file: Path | None, cache_dir: Path | None
+) -> bytes:
     """The signing key: the configured secret; else one derived from the access file, which
     every node of a deployment already shares (it holds key hashes, so it is secret enough
-    to derive from, and rotating it ends open cursors); else ``fallback`` (random, one
-    process only)."""
+    to derive from, and rotating it ends open cursors); else the cache directory's own key,
+    which the workers of one host share (another host's then refuse its cursors)."""
     if configured:
         material = configured.encode()
     elif access_file is not None:
         material = b"access-file:" + access_file.read_bytes()
     else:
-        return fallback
+        return secrets.token_bytes(32) if cache_dir is None else directory_key(cache_dir)
     return hashlib.blake2b(material, key=b"livedata cursors", digest_size=32).digest()
+
+
+def directory_key(cache_dir: Path) -> bytes:
+    """A random key kept in ``cache_dir`` (made by the first process to look, by a link that
+    fails if another made it first); a key of this process's own if the directory cannot
+    keep one. Anyone who may read the cache may read the rows it holds anyway."""
+    path = cache_dir / KEY_FILE
+    try:
+        if not path.exists():
+            # Named like the store's files in flight, so a crash leaves nothing behind.
+            scratch = cache_dir / "tmp" / f"{KEY_FILE}.{os.getpid()}.{time.monotonic_ns()}"
+            scratch.write_bytes(secrets.token_bytes(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(scratch, path)
+            scratch.unlink()
+        key = path.read_bytes()
+    except OSError:
+        return secrets.token_bytes(32)
+    return key if len(key) == 32 else secrets.token_bytes(32)
 
 
 class Signer:

@@ -12,7 +12,6 @@ values (``livedata.results``): a stored one may be shared, a live one has one ow
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -109,11 +108,11 @@ class QueryService:
             self.planner, self.admission, self.sharing, clock, settings.cache_error_ttl
         )
         self._revalidated: dict[str, float] = {}
-        secret = None if settings.cursor_secret is None else settings.cursor_secret
+        secret = settings.cursor_secret
         key = derive_secret(
             None if secret is None else secret.get_secret_value(),
             settings.auth_file,
-            secrets.token_bytes(32),
+            None if tier is None else settings.cache_dir,  # no cache, no cursors
         )
         self.pager = Pager(Signer(key), settings.cursor_ttl, clock)
 

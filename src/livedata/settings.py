@@ -189,7 +189,8 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs paging cursors; give every node and worker the same one. "
-        "Unset: derived from the access file, else random per process (one worker only).",
+        "Unset: derived from the access file, else a random key kept in the cache directory "
+        "(shared by the workers of one host, not by other hosts).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from livedata.catalog import Catalog, TableConfig
-from tests.cache.conftest import Postgres
-from tests.cache.traffic import BOUND, HIT, STORED, Body, Clock, ask
+from tests.cache.conftest import CliServer, Postgres
+from tests.cache.traffic import BOUND, HIT, STORED, Body, Clock, ask, fire
 
 ROWS = 250
 PAGE = 100
@@ -247,3 +247,20 @@ def test_a_snapshot_the_disk_cannot_pin_is_a_clear_error_not_a_500(
     assert response.json()["error"]["code"] == "cursors_need_cache"
     assert "disk" in response.json()["error"]["message"]
     assert ask(url, {**FIRST, "paginate": False}).status_code == 200  # the rest still works
+
+
+def test_workers_sharing_a_cache_directory_accept_each_others_cursors(
+    rows: Postgres, cli_server: Callable[..., CliServer], tmp_path: Path
+) -> None:
+    """With no secret and no access file, each worker once signed with a key of its own: a
+    cursor answered by another worker than the one that issued it was refused."""
+    catalog_file = tmp_path / "catalog.toml"
+    catalog_file.write_text(
+        rows.catalog_toml() + f'\n[tables.rows]\nsource = "pg"\ntable = "{TABLE}"\n'
+    )
+    server = cli_server(tmp_path / "cache", "--catalog", str(catalog_file), workers=2)
+    first = ask(server.url, FIRST).json()["meta"]["next"]
+
+    pages = fire(server.url, [{"table": "rows", "cursor": first}] * 20, connections=20)
+
+    assert [p.status_code for p in pages] == [200] * 20  # both workers answered some
