@@ -147,5 +147,6 @@ def resumed(target: Target, key: str) -> Plan:
 
 
 async def _body(chunks: Iterator[bytes]) -> AsyncGenerator[bytes]:
+    """The page encoded in worker threads (never on the event loop), in blocks."""
     while block := await anyio.to_thread.run_sync(next_block, chunks):
         yield block
