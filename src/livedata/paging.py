@@ -131,12 +131,16 @@ async def resume(
     entry here, or that fetch from the shared tier (the cursor came from another node)."""
     pinned = await anyio.to_thread.run_sync(cache.pinned, cursor.key, cursor.version, until)
     if pinned is None:
-        entry = await sharing.newest(cache, cursor.key, None)
-        if entry is None or entry.version != cursor.version:
-            raise CursorExpired("The snapshot of this cursor is no longer kept; start again.")
-        pinned = await anyio.to_thread.run_sync(cache.pin, entry, until)
+        scratch = cache.store.scratch(cursor.key)
+        try:
+            if await sharing.fetch(cursor.key, scratch):
+                pinned = await anyio.to_thread.run_sync(
+                    cache.adopt_pin, cursor.key, cursor.version, scratch, until
+                )
+        finally:
+            scratch.unlink(missing_ok=True)
     if pinned is None:
-        raise CursorExpired(NOT_KEPT)
+        raise CursorExpired("The snapshot of this cursor is no longer kept; start again.")
     return pinned
 
 

@@ -215,6 +215,21 @@ class ResultCache:
             return None
         return entry.header, pinned[1]
 
+    def adopt_pin(
+        self, key: str, version: str, scratch: Path, until: float
+    ) -> tuple[EntryHeader, pa.Table] | None:
+        """Pin the fetch ``version`` of ``key`` from another node's copy (downloaded to
+        ``scratch``), checked like any file read, and leave this node's entry alone. None
+        when it is damaged or another fetch."""
+        stored = self.store.adopt(scratch, self.pins.path(key, version))
+        if stored is None:
+            return None
+        header = EntryHeader.from_json(stored.header)
+        if header is None or header.version != version or header.format != self.format.name:
+            self.store.remove(stored.path)
+            return None
+        return self.pin(Entry(key, header, stored), until)
+
     def pinned(self, key: str, version: str, until: float) -> tuple[EntryHeader, pa.Table] | None:
         """The fetch ``version`` of ``key``, kept until ``until`` at least: pinned already,
         or still the entry's own (pinned now). None when neither is here any more."""
