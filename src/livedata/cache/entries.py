@@ -213,7 +213,7 @@ class ResultCache:
         except OSError as exc:
             self.store.write_failed(exc)
             return None
-        return entry.header, pinned[1]
+        return None if pinned is None else (entry.header, pinned[1])
 
     def adopt_pin(
         self, key: str, version: str, scratch: Path, until: float

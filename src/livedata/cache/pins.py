@@ -42,17 +42,16 @@ class Pins:
     def path(self, key: str, version: str, suffix: str = "entry") -> Path:
         return self.root / f"{key}.{version}.{suffix}"
 
-    def pin(self, key: str, version: str, stored: Stored, until: float) -> Pinned:
+    def pin(self, key: str, version: str, stored: Stored, until: float) -> Pinned | None:
         """Keep the fetch ``version`` of ``key`` (verified as ``stored``) until ``until`` at
-        least."""
+        least. The marker comes first, so upkeep elsewhere never takes the link for a pin a
+        crash left without one; None if it swept the pin all the same (within a moment)."""
+        self.path(key, version, "until").touch()
+        self.renew(key, version, until)
         path = self.path(key, version)
         if not path.exists():
             self._link(path, stored)
-        self.path(key, version, "until").touch()
-        self.renew(key, version, until)
-        pinned = self.read(key, version)
-        assert pinned is not None, "pinned just now, and only upkeep unpins (past until)"
-        return pinned
+        return self.read(key, version)
 
     def _link(self, path: Path, stored: Stored) -> None:
         """A hard link to the very file that was verified. If the entry's name already points
