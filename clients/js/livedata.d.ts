@@ -47,6 +47,10 @@ export interface RequestOptions {
   orderBy?: Order[];
   limit?: number;
   offset?: number;
+  /** Page one snapshot: `limit` rows from `offset`, with `next` while more rows follow. */
+  paginate?: boolean;
+  /** A page's `next`: the following page of the same snapshot (other shaping is its own). */
+  cursor?: string;
   signal?: AbortSignal;
   /** Ask livedata to check with the source (`Cache-Control: no-cache`), not to revalidate. */
   refresh?: boolean;
@@ -67,6 +71,9 @@ export interface ResultMeta {
   fetched_at: string;
   fresh_until: string;
   timings_ms: Record<string, number>;
+  /** Paged results: rows of the snapshot, and the cursor of the next page (null on the last). */
+  total?: number;
+  next?: string | null;
 }
 
 export interface Result {
@@ -79,6 +86,10 @@ export interface Result {
   cacheStatus: string | null;
   age: number | null;
   rowCount: number | null;
+  /** Paged results (`paginate`, `cursor`): send it as `cursor` for the next page; null at the end. */
+  next: string | null;
+  /** Paged results: rows of the whole snapshot. */
+  total: number | null;
   truncated: boolean | null;
   /** Milliseconds from Server-Timing: `source`, `total`. */
   timings: Record<string, number>;

@@ -88,7 +88,7 @@ export class Client {
     if (!(format in FORMATS)) {
       throw new TypeError(`Unknown format ${format}; use one of ${Object.keys(FORMATS).join(", ")}.`);
     }
-    const body = JSON.stringify({ ...target, ...shaping(options), format });
+    const body = JSON.stringify({ ...paging(target, options), format });
     const key = JSON.stringify([this.#token, body]);
     const kept = refresh ? undefined : this.#stored.get(key);
     const headers = { "Content-Type": "application/json", Accept: FORMATS[format], ...this.#authorization() };
@@ -137,9 +137,19 @@ export class Client {
   }
 }
 
+/** The request's fields. With a `cursor` (a page's `next`), only the target's name and the
+ * page size: the cursor carries the rest of the first page's request. */
+function paging({ params, ...name }, { cursor, limit, ...options }) {
+  if (cursor) return defined({ ...name, cursor, limit });
+  return defined({ ...name, params, ...shaping(options), limit });
+}
+
 /** The request fields that shape rows, from the options' camelCase names. */
-function shaping({ columns, filters, orderBy, limit, offset }) {
-  const fields = { columns, filters, order_by: orderBy, limit, offset };
+function shaping({ columns, filters, orderBy, offset, paginate }) {
+  return { columns, filters, order_by: orderBy, offset, paginate };
+}
+
+function defined(fields) {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
 }
 
@@ -158,6 +168,8 @@ function describe(response) {
     cacheStatus: h.get("Cache-Status"),
     age: number("Age"),
     rowCount: number("X-Row-Count"),
+    next: h.get("X-Next-Cursor"), // a page's successor (every format), null on the last
+    total: number("X-Total-Count"), // rows of a paged snapshot
     truncated: h.has("X-Truncated") ? h.get("X-Truncated") === "true" : null,
     timings: serverTiming(h.get("Server-Timing")),
     requestId: h.get("X-Request-Id"),

@@ -21,6 +21,9 @@ clients can switch on.
     │   ├── Unauthenticated     no valid credentials (one message, whatever check failed)
     │   ├── Forbidden           valid credentials, but not for this (admin scope, forced value)
     │   ├── LimitExceeded       the body nests too deep or holds too long an array
+    │   ├── InvalidCursor       a paging cursor is forged, damaged, or not this caller's
+    │   │   └── CursorExpired   a cursor past its time, or its snapshot is gone
+    │   ├── CursorsNeedCache    paging with cursors asked where nothing is cached
     │   └── CostTooHigh         the source estimates the query over its cost limit
     ├── TooManyRequests         the caller must wait (429, with Retry-After)
     │   ├── RateLimited         the caller's request rate is over its limit
@@ -125,6 +128,25 @@ class InvalidOption(RequestError):
 
 class NotAcceptable(RequestError):
     code = "not_acceptable"
+
+
+class InvalidCursor(RequestError):
+    """The cursor's signature fails, it pages another target, or another caller (or the same
+    caller under other restrictions) was given it: never a page of someone else's rows."""
+
+    code = "invalid_cursor"
+
+
+class CursorExpired(InvalidCursor):
+    """The cursor is older than LIVEDATA_CURSOR_TTL, or its snapshot is no longer kept."""
+
+    code = "cursor_expired"
+
+
+class CursorsNeedCache(RequestError):
+    """Cursors page a snapshot kept in the cache; the target is not cached (ttl 0)."""
+
+    code = "cursors_need_cache"
 
 
 class LimitExceeded(RequestError):

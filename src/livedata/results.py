@@ -92,6 +92,17 @@ class StoredResult:
 
 
 @dataclass(frozen=True)
+class PageInfo:
+    """What a page of a snapshot says of the pages after it: the cursor of the next one
+    (None at the end) and the row count of the whole snapshot; and its validator, since a
+    page of a snapshot never changes (only its cursor's expiry does: a weak one)."""
+
+    next: str | None
+    total: int
+    etag: str
+
+
+@dataclass(frozen=True)
 class LiveResult:
     """A body on its way from the source to one client, in the format it asked for. Close
     ``body`` (``aclose``) to free the source, whether or not every chunk was taken."""
@@ -102,6 +113,7 @@ class LiveResult:
     header: Callable[[], EntryHeader]  # final once the last chunk is taken
     # For a miss: the entry, once committed (None if the disk refused after all).
     stored: Callable[[], Awaitable[StoredResult | None]] | None = None
+    page: PageInfo | None = None  # a page of a pinned snapshot (livedata.paging)
 
 
 Result = StoredResult | LiveResult

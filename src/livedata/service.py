@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio.to_thread
 import pyarrow as pa
@@ -29,8 +29,16 @@ from livedata.cache.tier import LocalTier
 from livedata.catalog import Catalog
 from livedata.cluster import EVERYTHING, Cluster
 from livedata.connectors.sources import Sources
+from livedata.cursors import Signer, derive_secret
 from livedata.encoders.base import Encoder
-from livedata.errors import BudgetExhausted, NotCached, NotFound, SourceError
+from livedata.errors import (
+    BudgetExhausted,
+    CursorsNeedCache,
+    InvalidOption,
+    NotCached,
+    NotFound,
+    SourceError,
+)
 from livedata.filling import Fills
 from livedata.freshness import (
     NO_DIRECTIVES,
@@ -41,6 +49,7 @@ from livedata.freshness import (
     decide,
     may_serve_stale_on_error,
 )
+from livedata.paging import NEEDS_CACHE, NOT_KEPT, Pager, Snapshot, resume, resumed
 from livedata.plan import Plan, Planner, QueryRequest
 from livedata.quota.store import QuotaStore, open_store
 from livedata.results import LiveResult, Result, StoredResult, header_for
@@ -99,6 +108,13 @@ class QueryService:
             self.planner, self.admission, self.sharing, clock, settings.cache_error_ttl
         )
         self._revalidated: dict[str, float] = {}
+        secret = settings.cursor_secret
+        key = derive_secret(
+            None if secret is None else secret.get_secret_value(),
+            settings.auth_file,
+            None if tier is None else settings.cache_dir,  # no cache, no cursors
+        )
+        self.pager = Pager(Signer(key), settings.cursor_ttl, clock)
 
     @classmethod
     def create(
@@ -143,6 +159,49 @@ class QueryService:
         self.tally.answered(result.status, plan.target.source, plan.target.label, source_ms)
         return result
 
+    async def page(
+        self,
+        request: QueryRequest,
+        cursor: str | None,
+        encoder: Encoder,
+        control: CacheControl = NO_DIRECTIVES,
+        caller: Caller = ANONYMOUS,
+    ) -> LiveResult:
+        """A page of ``request``'s result from a pinned snapshot (``livedata.paging``): the
+        first one (``cursor`` None) pins it, each page's cursor leads to the next."""
+        self._authorize(request, caller)
+        cache = self.cache
+        if cache is None:
+            raise CursorsNeedCache(NEEDS_CACHE)
+        if request.limit is not None and request.limit < 1:
+            raise InvalidOption('"limit" (the page size) must be 1 or more.')
+        until = self.clock() + self.pager.ttl
+        if cursor is not None:
+            target = self.planner.resolve(request)
+            opened = self.pager.open(cursor, request, target, caller)
+            pinned = await resume(opened, cache, self.sharing, until)
+            plan, start, status = resumed(target, opened.key), opened.offset, Status.HIT
+            limit = request.limit or opened.limit
+        else:
+            if request.limit is None:
+                raise InvalidOption('"paginate" needs a "limit": the number of rows per page.')
+            plan = await self._plan(replace(request, limit=None, offset=0), caller)
+            if plan.freshness.ttl <= 0:
+                raise CursorsNeedCache(NEEDS_CACHE)
+            result = await self._answer(plan, None, control, caller)
+            assert isinstance(result, StoredResult), "with no encoder, only a stored result"
+            kept = await anyio.to_thread.run_sync(cache.pin, result.entry, until)
+            if kept is None:
+                raise CursorsNeedCache(NOT_KEPT)
+            pinned = kept
+            start, limit, status = request.offset, request.limit, result.status
+        header, table = pinned
+        snapshot = Snapshot(plan.key, header, table)
+        page = self.pager.page(plan, snapshot, start, limit, status, encoder, caller, until)
+        source_ms = 0.0 if cursor is not None else header.source_ms
+        self.tally.answered(status, plan.target.source, plan.target.label, source_ms)
+        return page
+
     def _authorize(self, request: QueryRequest, caller: Caller) -> None:
         """Before the cache or the source is asked: a name outside the caller's allow-list is
         answered exactly as a name that does not exist, so it reveals nothing."""
@@ -159,11 +218,12 @@ class QueryService:
         return self.planner.plan(draft, schema)
 
     async def _answer(
-        self, plan: Plan, encoder: Encoder, control: CacheControl, caller: Caller
+        self, plan: Plan, encoder: Encoder | None, control: CacheControl, caller: Caller
     ) -> Result:
+        """``encoder``: the format of a live body; None when only a stored result will do."""
         cache = self.cache
         if cache is None or plan.freshness.ttl <= 0:
-            return await self._live(plan, encoder, caller, Status.BYPASS)
+            return await self._live(plan, _needs(encoder), caller, Status.BYPASS)
         now = self.clock()
         entry = cache.get(plan.key)
         if entry is not None and not self._current(entry):
@@ -204,7 +264,7 @@ class QueryService:
         cache: ResultCache,
         entry: Entry | None,
         caller: Caller,
-        encoder: Encoder,
+        encoder: Encoder | None,
     ) -> Result:
         """Through the key's one fill: the first request leads it and gets the body as it is
         stored; the others get the committed entry. Only the leader's caller is charged."""
@@ -236,7 +296,7 @@ class QueryService:
             # The fill's leader was refused on its own budget: ask again under ours.
             return await self._fetch(plan, cache, entry, caller, encoder)
         if committed is None:  # the cache could not store it: ask the source on our own
-            return await self._live(plan, encoder, caller, Status.UNSTORED)
+            return await self._live(plan, _needs(encoder), caller, Status.UNSTORED)
         return self._stored(plan, committed, Status.COALESCED)
 
     async def _live(
@@ -316,6 +376,14 @@ def catalog_uses_cache(catalog: Catalog) -> bool:
     """True when any table, query or source sets its own positive TTL."""
     layers = [*catalog.sources.values(), *catalog.tables.values(), *catalog.queries.values()]
     return any((layer.ttl or 0) > 0 for layer in layers)
+
+
+def _needs(encoder: Encoder | None) -> Encoder:
+    """The encoder of a result the cache could not keep; without one (a page), a snapshot
+    could not be kept either."""
+    if encoder is None:
+        raise CursorsNeedCache(NOT_KEPT)
+    return encoder
 
 
 def _lifetimes(header: EntryHeader) -> Lifetimes:

@@ -180,6 +180,18 @@ class Settings(BaseSettings):
         description="Lifetime of a node's claim to fetch a key for the cluster, renewed while "
         "the fetch runs: if the node dies, another takes over after at most this long.",
     )
+    cursor_ttl: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds a paging cursor stays valid after the page that gave it; its "
+        "snapshot (the cache entry of the first page) is kept that long past each page.",
+    )
+    cursor_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs paging cursors; give every node and worker the same one. "
+        "Unset: derived from the access file, else a random key kept in the cache directory "
+        "(shared by the workers of one host, not by other hosts).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins whose pages may read responses "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from livedata.cache.entries import Entry, ResultCache
 from livedata.cache.shared import SharedTier
@@ -56,6 +57,14 @@ class Sharing:
             await self.cluster.forget(key, pointer.fence)
             await self.shared.delete(pointer.name)
         return entry
+
+    async def fetch(self, key: str, into: Path) -> bool:
+        """The key's newest object downloaded to ``into``, fresh or not: the snapshot a
+        paging cursor names may be past the freshness an answer needs, never past its pin."""
+        if self.shared is None:
+            return False
+        pointer = await self.cluster.latest(key)
+        return pointer is not None and await self.shared.download(pointer.name, into)
 
     def _good(self, pointer: Pointer, replaces: float | None) -> bool:
         header_tags = pointer.generations.keys()

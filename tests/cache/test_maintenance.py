@@ -136,3 +136,28 @@ async def test_a_failing_round_is_logged_and_the_loop_goes_on(
     assert "cache maintenance failed" in failure.getMessage()
     assert failure.exc_info is not None
     assert isinstance(failure.exc_info[1], OSError)
+
+
+def test_a_round_removes_pins_past_their_end_and_only_those(tmp_path: Path) -> None:
+    """Pins of paging cursors outlive their entries until their end, then go with upkeep."""
+    fill(tmp_path, [FRESH["revenue"], FRESH["countries"]], at=NOW)
+    cache = ResultCache(tmp_path, 1 << 30, FORMATS["arrow"])
+    try:
+        versions = {}
+        for (key, _), until in zip(keys(tmp_path).values(), (NOW + 10, NOW + 100), strict=True):
+            entry = cache.get(key)
+            assert entry is not None
+            versions[key] = entry.version, entry.header.rows
+            cache.pin(entry, until)
+        cache.clear()  # the entries are gone; their pins keep the rows
+
+        maintain(cache, NOW + 50)
+
+        ended, kept = versions
+        assert cache.pinned(ended, versions[ended][0], NOW + 60) is None
+        pinned = cache.pinned(kept, versions[kept][0], NOW + 60)
+        assert pinned is not None
+        assert pinned[1].num_rows == versions[kept][1] > 0
+        assert len(list((tmp_path / "pins").iterdir())) == 2  # the kept pin and its marker
+    finally:
+        cache.close()

@@ -66,6 +66,41 @@ describe("query and table", () => {
     assert.ok(second.rows[0][1] <= first.rows[2][1], "the second page follows the first");
   });
 
+  test("pages of one snapshot, each leading to the next with its cursor", async () => {
+    const { client, sent } = recording();
+    const shape = { orderBy: [{ column: "alpha_3" }], filters: [{ column: "region", op: "eq", value: "Europe" }] };
+    const whole = await client.table("world_country_list", shape);
+    const pages = [await client.table("world_country_list", { ...shape, limit: 20, paginate: true })];
+    while (pages.at(-1).next) {
+      pages.push(await client.table("world_country_list", { cursor: pages.at(-1).next }));
+    }
+    assert.deepEqual(pages.flatMap((page) => page.rows), whole.rows);
+    assert.ok(pages.length > 2);
+    assert.ok(pages.every((page) => page.total === whole.rows.length && page.meta.total === page.total));
+    assert.equal(pages.at(-1).meta.next, null);
+    // A cursor carries its request: only the name and the cursor are sent with it.
+    assert.deepEqual(Object.keys(JSON.parse(sent.at(-1).body)), ["table", "cursor", "format"]);
+  });
+
+  test("pages in other formats: the cursor and total come as headers", async () => {
+    const { client } = recording();
+    const first = await client.query("countries_by_region", { region: "Asia" }, { format: "csv", limit: 5, paginate: true });
+    const second = await client.query("countries_by_region", {}, { format: "csv", cursor: first.next });
+    assert.equal(first.body.trim().split("\n").length, 6); // a header line and five rows
+    assert.equal(second.total, first.total);
+    assert.notEqual(second.body, first.body);
+  });
+
+  test("a forged cursor is a RequestError with the server's code", async () => {
+    const { client } = recording();
+    const { next } = await client.table("world_country_list", { limit: 5, paginate: true });
+    await assert.rejects(client.table("world_country_list", { cursor: `x${next}` }), (error) => {
+      assert.ok(error instanceof RequestError);
+      assert.equal(error.code, "invalid_cursor");
+      return true;
+    });
+  });
+
   test("the catalog lists what the caller may run", async () => {
     const catalog = await new Client({ baseUrl: server.url, token: server.keys.europe }).catalog();
     assert.deepEqual(Object.keys(catalog.queries), ["countries_by_region"]);

@@ -27,11 +27,17 @@ export async function use(signal: AbortSignal): Promise<number> {
     if (error instanceof LivedataError) return error.request_id === null ? error.status : 0;
     throw error;
   }
+  const first = await client.table("world_country_list", { limit: 50, paginate: true, signal });
+  const next: string | null = first.next;
+  if (next !== null) await client.table("world_country_list", { cursor: next, limit: 50 });
+  const total: number = first.total ?? first.meta?.total ?? 0;
+  // @ts-expect-error: a cursor is the string a page gave
+  await client.table("world_country_list", { cursor: 3 });
   // @ts-expect-error: no such format
   await client.table("world_country_list", { format: "xml" });
   // @ts-expect-error: no such filter operation
   await client.table("world_country_list", { filters: [{ column: "a", op: "like", value: "x" }] });
   // @ts-expect-error: parameters are scalars or lists of them
   await client.query("countries_by_region", { region: { nested: true } });
-  return (result.rows?.length ?? 0) + (result.age ?? 0) + (result.timings.total ?? 0);
+  return (result.rows?.length ?? 0) + (result.age ?? 0) + (result.timings.total ?? 0) + total;
 }

@@ -8,6 +8,7 @@ a hit never re-encodes rows and one entry answers every format. Layout::
     entries/ab/<key>.entry                  the rows, in a checked container (store.py)
     entries/ab/<key>.error                  a failure remembered for a few seconds
     bodies/ab/<key>.<version>.<variant>     a body encoded from that fetch of the entry
+    pins/<key>.<version>.entry              a fetch kept for open paging cursors (pins.py)
     index.sqlite, locks/, tmp/
 
 An entry owns its bodies: each fetch gets a new ``version``, and committing it removes the
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from livedata.cache.formats.base import BatchWriter, CacheFormat
 from livedata.cache.index import Index
+from livedata.cache.pins import Pins
 from livedata.cache.store import Store, Stored, Writer
 
 log = logging.getLogger("livedata.cache")
@@ -121,6 +123,7 @@ class ResultCache:
         self.max_bytes = max_bytes
         self.format = cache_format
         self.overhead = 0  # bytes no entry accounts for, as upkeep last measured them
+        self.pins = Pins(self.store, cache_format)  # snapshots of open paging cursors
         self.store.remove_leftovers()
 
     @property
@@ -201,6 +204,44 @@ class ResultCache:
 
     def table(self, entry: Entry) -> pa.Table:
         return self.format.loads(entry.stored.payload)
+
+    def pin(self, entry: Entry, until: float) -> tuple[EntryHeader, pa.Table] | None:
+        """Keep this fetch of ``entry`` until ``until`` at least, whatever happens to the
+        entry meanwhile; its header and rows. None when the disk refuses (logged, counted)."""
+        try:
+            pinned = self.pins.pin(entry.key, entry.version, entry.stored, until)
+        except OSError as exc:
+            self.store.write_failed(exc)
+            return None
+        return None if pinned is None else (entry.header, pinned[1])
+
+    def adopt_pin(
+        self, key: str, version: str, scratch: Path, until: float
+    ) -> tuple[EntryHeader, pa.Table] | None:
+        """Pin the fetch ``version`` of ``key`` from another node's copy (downloaded to
+        ``scratch``), checked like any file read, and leave this node's entry alone. None
+        when it is damaged or another fetch."""
+        stored = self.store.adopt(scratch, self.pins.path(key, version))
+        if stored is None:
+            return None
+        header = EntryHeader.from_json(stored.header)
+        if header is None or header.version != version or header.format != self.format.name:
+            self.store.remove(stored.path)
+            return None
+        return self.pin(Entry(key, header, stored), until)
+
+    def pinned(self, key: str, version: str, until: float) -> tuple[EntryHeader, pa.Table] | None:
+        """The fetch ``version`` of ``key``, kept until ``until`` at least: pinned already,
+        or still the entry's own (pinned now). None when neither is here any more."""
+        if self.pins.renew(key, version, until):
+            found = self.pins.read(key, version)
+            header = None if found is None else EntryHeader.from_json(found[0])
+            if found is not None and header is not None and header.format == self.format.name:
+                return header, found[1]
+        entry = self.get(key)
+        if entry is None or entry.version != version:
+            return None
+        return self.pin(entry, until)  # None too if the disk refuses
 
     def body(
         self, entry: Entry, variant: str, produce: Callable[[], Iterable[bytes]]

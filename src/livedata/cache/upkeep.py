@@ -4,7 +4,8 @@ seconds; ``livedata cache purge`` runs one too.
 
 A round writes the hit counts to the shared index (so other processes see them and eviction
 ranks by the latest use), removes expired entries, sweeps, then evicts the least recently
-used entries until everything in the directory fits the bound. The sweep removes files that
+used entries until everything in the directory fits the bound. Pins of paging
+cursors go once past their end. The sweep removes files that
 belong to no current entry (bodies of an older fetch, expired error entries, a damaged or
 foreign entry), indexes entries the index lost, forgets rows whose file is gone, and
 measures what no entry accounts for (the index itself, locks, files being written), which
@@ -24,6 +25,7 @@ from livedata.cache.entries import EntryHeader, ResultCache
 def maintain(cache: ResultCache, now: float) -> None:
     cache.index.flush_hits()
     cache.purge_expired(now)
+    cache.pins.sweep(now)
     sweep(cache, now)
     cache.evict()
     cache.index.checkpoint()

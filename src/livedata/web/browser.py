@@ -44,6 +44,8 @@ EXPOSED_HEADERS = [
     "Server-Timing",
     "X-Row-Count",
     "X-Truncated",
+    "X-Next-Cursor",
+    "X-Total-Count",
 ]
 
 

@@ -49,6 +49,17 @@ class QueryBody(_Body):
     format: Literal["json", "ndjson", "csv", "arrow", "parquet"] | None = Field(
         default=None, description="Response format; overrides the Accept header."
     )
+    paginate: bool = Field(
+        default=False,
+        description="Page a snapshot: `limit` rows from `offset`, with `meta.next` (a cursor) "
+        "while more rows follow and `meta.total`.",
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The `meta.next` (or `X-Next-Cursor`) of the previous page, sent with the "
+        "same `table` or `query`: the next page of the same snapshot.",
+    )
 
 
 class Column(BaseModel):
@@ -66,6 +77,10 @@ class ResultMeta(BaseModel):
     fetched_at: str = Field(description="When the source answered (ISO 8601, UTC).")
     fresh_until: str = Field(description="Until when the cache answers with these rows.")
     timings_ms: dict[str, float] = Field(description="Milliseconds the source worked.")
+    total: int | None = Field(default=None, description="Rows of the snapshot (paged only).")
+    next: str | None = Field(
+        default=None, description="Cursor of the next page (paged only; null on the last)."
+    )
 
 
 class QueryResult(BaseModel):

@@ -169,7 +169,14 @@ async def _live_response(
 ) -> tuple[Response, StoredResult | None]:
     """Rows still arriving from the source: a small result is sent whole, with its counts in
     the headers (a stored miss as the entry it became); a bigger one as it is encoded, its
-    counts only in the body (JSON ``meta``)."""
+    counts only in the body (JSON ``meta``). A page of a snapshot the client already has is
+    a 304, its cursor renewed in the headers."""
+    page = result.page
+    if page is not None and page.etag in _etags(request_headers.get("if-none-match")):
+        await result.body.aclose()
+        headers = {"Vary": VARY, "Cache-Status": result.status.cache_status, **_paging(result)}
+        headers.update(_counts(result.header(), total_ms))
+        return Response(status_code=304, headers=headers), None
     head, more = await _first_bytes(result.body, STREAM_ABOVE_BYTES)
     if more:
         headers = {
@@ -183,6 +190,7 @@ async def _live_response(
             headers=headers,
             background=BackgroundTask(result.body.aclose),  # frees the source if the client left
         )
+        streaming.headers.update(_paging(result))
         return streaming, None
     status = result.status
     if result.stored is not None:
@@ -194,6 +202,7 @@ async def _live_response(
         status = Status.UNSTORED  # the disk refused it after all
     headers = {"Vary": VARY, "Cache-Status": status.cache_status, "Cache-Control": "no-store"}
     headers.update(_counts(result.header(), total_ms))
+    headers.update(_paging(result))
     return Response(b"".join(head), media_type=encoder.media_type, headers=headers), None
 
 
@@ -207,6 +216,20 @@ def _counts(header: EntryHeader, total_ms: float) -> dict[str, str]:
         "X-Row-Count": str(header.rows),
         "X-Truncated": str(header.truncated).lower(),
     }
+
+
+def _paging(result: LiveResult) -> dict[str, str]:
+    """A page's cursor and total as headers, for formats with no ``meta`` (CSV, Arrow...);
+    its validator, and that it may be kept by the client (bound to it) but checked first."""
+    page = result.page
+    if page is None:
+        return {}
+    headers = {
+        "X-Total-Count": str(page.total),
+        "ETag": f"W/{page.etag}",
+        "Cache-Control": "private, no-cache",
+    }
+    return headers if page.next is None else {**headers, "X-Next-Cursor": page.next}
 
 
 async def _first_bytes(chunks: AsyncIterator[bytes], limit: int) -> tuple[list[bytes], bool]:

@@ -18,6 +18,7 @@ from livedata.errors import (
     UnsupportedMediaType,
 )
 from livedata.plan import QueryRequest
+from livedata.results import Result
 from livedata.service import QueryService
 from livedata.status import Status
 from livedata.web.audit import describe, record
@@ -81,7 +82,9 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 async def query(request: Request) -> Response:
     """Answer with the rows of an exposed table (`{"table": ...}`) or of a named query
     (`{"query": ..., "params": {...}}`), shaped by `columns`, `filters`, `order_by`, `limit`
-    and `offset`. The format follows `format`, else the Accept header (JSON by default)."""
+    and `offset`. The format follows `format`, else the Accept header (JSON by default).
+    With `"paginate": true`, pages of one snapshot: each carries `meta.next` (and the
+    `X-Next-Cursor` header), sent back as `cursor` for the next."""
     started = time.perf_counter()
     caller = caller_of(request)
     await request.app.state.rate_limiter.admit(caller.id)
@@ -91,7 +94,11 @@ async def query(request: Request) -> Response:
     service: QueryService = request.app.state.service
     audit = record(request.scope)
     audit.update({k: v for k, v in (("table", body.table), ("query", body.query)) if v})
-    result = await service.run(_to_request(body), encoder, cache_control(request.headers), caller)
+    asked, control = _to_request(body), cache_control(request.headers)
+    if body.paginate or body.cursor is not None:
+        result: Result = await service.page(asked, body.cursor, encoder, control, caller)
+    else:
+        result = await service.run(asked, encoder, control, caller)
     total_ms = (time.perf_counter() - started) * 1000
     response, served = await result_response(
         service, result, encoder, coding, request.headers, total_ms, request.app.state.metrics

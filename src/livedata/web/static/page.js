@@ -1,5 +1,6 @@
 // The data page: the catalog the caller may use, a form per table or named query, results a
-// page at a time. Every request goes through the JavaScript client (clients/js).
+// page at a time, every page from the snapshot of the first (cursors). Every request goes
+// through the JavaScript client (clients/js).
 import { Client, FORMATS, LivedataError } from "./livedata.js";
 
 const client = new Client();
@@ -20,7 +21,11 @@ const OP_LABELS = {
 // What is being asked: the target, its shaping and the page shown.
 let target = null; // {kind: "query" | "table", name, entry}
 let filters = [];
-let offset = 0;
+// How each page up to the one shown was asked: no cursor for the first (a new snapshot), then
+// the cursor the page before gave, and the row it starts at. Going back asks again with the
+// kept cursor: the same rows, and a 304 when the client still holds them.
+let pages = [{ cursor: null, start: 0 }];
+let following = null; // the next page, as the page shown says
 let pending = null; // the AbortController of the request in flight
 
 function element(tag, properties = {}, children = []) {
@@ -65,7 +70,7 @@ async function loadCatalog() {
 function choose(chosen) {
   target = chosen;
   filters = [];
-  offset = 0;
+  restart();
   $("request-heading").textContent = `${chosen.kind === "query" ? "Named query" : "Table"} ${chosen.name}`;
   $("request-description").textContent = chosen.entry.description ?? "";
   const params = Object.entries(chosen.entry.params ?? {});
@@ -207,12 +212,11 @@ async function run() {
   if (params === null) return;
   pending?.abort(); // the newer request wins
   pending = new AbortController();
-  const size = Number($("page-size").value);
+  const { cursor } = pages.at(-1);
+  const page = cursor ? { cursor } : { limit: Number($("page-size").value), paginate: true };
   $("run").setAttribute("aria-busy", "true");
   try {
-    // One row more than shown says whether a next page exists.
-    const result = await send(params, { limit: size + 1, offset, signal: pending.signal });
-    showResult(result, size);
+    showResult(await send(params, { ...page, signal: pending.signal }));
   } catch (error) {
     if (error.name !== "AbortError") showError(describeError(error));
   } finally {
@@ -232,14 +236,21 @@ function showError(text) {
   $("result").hidden = true;
 }
 
-function showResult(result, size) {
-  const rows = result.rows.slice(0, size);
+function restart() {
+  pages = [{ cursor: null, start: 0 }];
+}
+
+function showResult(result) {
+  const rows = result.rows;
   const header = element("tr", {}, result.columns.map((c) => element("th", { scope: "col", textContent: c.name, title: c.type })));
   const body = rows.map((row) => element("tr", {}, row.map((v) => element("td", { textContent: v === null ? "∅" : typeof v === "object" ? JSON.stringify(v) : String(v) }))));
-  $("rows").replaceChildren(element("caption", { textContent: `${target.name}, rows ${offset + 1} to ${offset + rows.length}` }), element("thead", {}, [header]), element("tbody", {}, body));
-  $("page-range").textContent = rows.length ? `Rows ${offset + 1} to ${offset + rows.length}` : "No rows";
-  $("previous").disabled = offset === 0;
-  $("next").disabled = result.rows.length <= size;
+  const { start } = pages.at(-1);
+  const range = `rows ${start + 1} to ${start + rows.length} of ${result.total}`;
+  $("rows").replaceChildren(element("caption", { textContent: `${target.name}, ${range}` }), element("thead", {}, [header]), element("tbody", {}, body));
+  $("page-range").textContent = rows.length ? `R${range.slice(1)}` : "No rows";
+  $("previous").disabled = pages.length === 1;
+  $("next").disabled = !result.next;
+  following = result.next ? { cursor: result.next, start: start + rows.length } : null;
   const timings = Object.entries(result.timings).map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`);
   $("summary").textContent = [
     `${rows.length} row${rows.length === 1 ? "" : "s"} on this page`,
@@ -276,18 +287,18 @@ $("credentials").addEventListener("submit", (event) => {
 });
 $("request-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  offset = 0;
+  restart();
   run();
 });
 $("filter-column").addEventListener("change", showOps);
 $("filter-op").addEventListener("change", () => ($("filter-value").disabled = $("filter-op").value === "is_null"));
 $("add-filter").addEventListener("click", addFilter);
 $("previous").addEventListener("click", () => {
-  offset = Math.max(0, offset - Number($("page-size").value));
+  pages.pop();
   run();
 });
 $("next").addEventListener("click", () => {
-  offset += Number($("page-size").value);
+  pages.push(following);
   run();
 });
 $("downloads").replaceChildren(

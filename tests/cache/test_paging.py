@@ -1,0 +1,266 @@
+"""Pages that stay consistent: every page of a cursor comes from the snapshot of the first,
+through the real server, whatever the source, expiry or eviction do between pages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from livedata.catalog import Catalog, TableConfig
+from tests.cache.conftest import CliServer, Postgres
+from tests.cache.traffic import BOUND, HIT, STORED, Body, Clock, ask, fire
+
+ROWS = 250
+PAGE = 100
+TABLE = "livedata_paging_rows"
+FIRST = {"table": "rows", "order_by": [{"column": "id"}], "limit": PAGE, "paginate": True}
+
+
+@pytest.fixture
+def rows(postgres: Postgres) -> Iterator[Postgres]:
+    """A table of ``ROWS`` rows (id, version) the test may change between pages."""
+    postgres.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    postgres.db.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, version int NOT NULL)")
+    postgres.db.execute(f"INSERT INTO {TABLE} SELECT n, 1 FROM generate_series(1, {ROWS}) AS n")
+    yield postgres
+    postgres.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+
+
+def catalog(pg: Postgres, **fields: Any) -> Catalog:
+    table = TableConfig.model_validate({"source": "pg", "table": TABLE, **fields})
+    return Catalog(sources={"pg": pg.sample.config}, tables={"rows": table})
+
+
+def walk(url: str, first: Body, between: Callable[[], object] = lambda: None) -> list[Any]:
+    """Every row of every page, ``between`` run after the first page; checks the counts."""
+    response = ask(url, first)
+    assert response.status_code == 200, response.text
+    rows, total = [], response.json()["meta"]["total"]
+    between()
+    while True:
+        meta = response.json()["meta"]
+        assert meta["total"] == total
+        rows += response.json()["rows"]
+        if meta["next"] is None:
+            return rows
+        assert response.headers["x-next-cursor"] == meta["next"]
+        response = ask(url, {"table": first["table"], "cursor": meta["next"]})
+        assert response.status_code == 200, response.text
+        assert response.headers["cache-status"] == HIT
+
+
+def change(pg: Postgres) -> None:
+    """Rows deleted before and after the page boundary, rows inserted, every row updated."""
+    pg.db.execute(f"DELETE FROM {TABLE} WHERE id % 7 = 0")
+    pg.db.execute(f"INSERT INTO {TABLE} SELECT n, 1 FROM generate_series(1001, 1050) AS n")
+    pg.db.execute(f"UPDATE {TABLE} SET version = 2")
+
+
+def test_pages_stay_consistent_when_the_source_changes_between_them(
+    serve: Callable[..., str], rows: Postgres
+) -> None:
+    url = serve(catalog(rows))
+    first = ask(url, FIRST)
+    assert first.headers["cache-status"] == STORED
+    assert first.json()["meta"]["rows"] == PAGE
+
+    paged = walk(url, FIRST, between=lambda: (change(rows), _invalidate(url)))
+
+    assert paged == [[n, 1] for n in range(1, ROWS + 1)]  # none skipped, none repeated
+    fresh = walk(url, FIRST)  # a new first page: a new snapshot, of the changed source
+    assert fresh == [[n, 2] for n in [*range(1, ROWS + 1), *range(1001, 1051)] if n % 7 or n > ROWS]
+
+
+def _invalidate(url: str) -> None:
+    """Everything cached removed, as a change of the source would have it."""
+    assert httpx.post(f"{url}/cache/invalidate", json={"all": True}).is_success
+
+
+def test_an_open_cursor_outlives_the_expiry_and_eviction_of_its_entry(
+    serve: Callable[..., str], rows: Postgres, tmp_path: Path
+) -> None:
+    clock = Clock()
+    fresh = {"ttl": 10, "stale_while_revalidate": 0, "stale_if_error": 0}
+    url = serve(catalog(rows, **fresh), clock=clock, cache_dir=tmp_path, cursor_ttl=100)
+    page = ask(url, FIRST).json()["meta"]
+    change(rows)
+    clock.now += 60  # the entry expired long ago (ttl 10)...
+    assert httpx.post(f"{url}/cache/purge").json() == {"removed": 1}  # ...and is removed
+    ask(url, {**FIRST, "order_by": [{"column": "id", "desc": True}]})  # another entry
+
+    second = ask(url, {"table": "rows", "cursor": page["next"]})
+
+    assert second.status_code == 200, second.text
+    assert second.json()["rows"] == [[n, 1] for n in range(PAGE + 1, 2 * PAGE + 1)]
+    clock.now += 99  # within the cursor's 100 s of the second page
+    assert ask(url, {"table": "rows", "cursor": second.json()["meta"]["next"]}).is_success
+    clock.now += 101  # past it
+    expired = ask(url, {"table": "rows", "cursor": second.json()["meta"]["next"]})
+    assert expired.status_code == 410
+    assert expired.json()["error"]["code"] == "cursor_expired"
+
+
+def test_a_cursor_survives_eviction(
+    serve: Callable[..., str], rows: Postgres, tmp_path: Path
+) -> None:
+    """The cache holds one snapshot at a time: the next snapshot evicts the first's entry."""
+    url = serve(catalog(rows), cache_dir=tmp_path, cache_max_bytes=6_000)
+    page = ask(url, FIRST).json()["meta"]
+    other = ask(url, {**FIRST, "order_by": [{"column": "id", "desc": True}]})
+    assert other.headers["cache-status"] == STORED
+    assert len(list((tmp_path / "entries").rglob("*.entry"))) == 1  # the first one evicted
+
+    second = ask(url, {"table": "rows", "cursor": page["next"]})
+
+    assert second.status_code == 200, second.text
+    assert second.json()["rows"] == [[n, 1] for n in range(PAGE + 1, 2 * PAGE + 1)]
+
+
+def test_many_clients_page_one_snapshot_at_once(serve: Callable[..., str], rows: Postgres) -> None:
+    url = serve(catalog(rows))
+    clients = 8
+    first = ask(url, {**FIRST, "limit": 10})
+    start = first.json()["meta"]["next"]
+
+    async def page_to_the_end(client: httpx.AsyncClient) -> list[Any]:
+        seen, cursor = [], start
+        while cursor is not None:
+            response = await client.post("/query", json={"table": "rows", "cursor": cursor})
+            assert response.status_code == 200, response.text
+            seen += response.json()["rows"]
+            cursor = response.json()["meta"]["next"]
+        return seen
+
+    async def everyone() -> list[list[Any]]:
+        async with httpx.AsyncClient(base_url=url, timeout=BOUND) as client:
+            return list(await asyncio.gather(*(page_to_the_end(client) for _ in range(clients))))
+
+    walks = asyncio.run(everyone())
+
+    assert walks == [[[n, 1] for n in range(11, ROWS + 1)]] * clients
+
+
+def test_other_formats_carry_the_cursor_in_headers(
+    serve: Callable[..., str], rows: Postgres
+) -> None:
+    url = serve(catalog(rows))
+    first = ask(url, {**FIRST, "format": "csv"})
+    assert first.headers["x-total-count"] == str(ROWS)
+    assert first.text.splitlines()[1:3] == ["1,1", "2,1"]
+
+    cursor = first.headers["x-next-cursor"]
+    last = ask(url, {"table": "rows", "cursor": cursor, "limit": 200, "format": "csv"})
+
+    assert last.text.splitlines()[1] == f"{PAGE + 1},1"
+    assert len(last.text.splitlines()) == 1 + ROWS - PAGE  # a header line, then the rest
+    assert "x-next-cursor" not in last.headers  # the last page
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        pytest.param({"cursor": "nonsense"}, 400, "invalid_cursor", id="garbage"),
+        pytest.param({"cursor": "flip"}, 400, "invalid_cursor", id="forged"),
+        pytest.param({"cursor": "next", "filters": []}, 200, None, id="empty-shaping-allowed"),
+        pytest.param(
+            {"cursor": "next", "order_by": [{"column": "id"}]}, 422, "invalid_option", id="reshaped"
+        ),
+        pytest.param({"paginate": True, "limit": None}, 422, "invalid_option", id="no-page-size"),
+        pytest.param({"paginate": True, "limit": 0}, 422, "invalid_option", id="empty-pages"),
+    ],
+)
+def test_cursors_refused_with_a_clear_error(
+    serve: Callable[..., str], rows: Postgres, body: Body, status: int, code: str | None
+) -> None:
+    url = serve(catalog(rows))
+    token = ask(url, FIRST).json()["meta"]["next"]
+    if body.get("cursor") == "next":
+        body = {**body, "cursor": token}
+    elif body.get("cursor") == "flip":  # one character of the signed payload changed
+        body = {**body, "cursor": ("B" if token[5] == "A" else "A").join((token[:5], token[6:]))}
+
+    response = ask(url, {**FIRST, "paginate": False, **body, "order_by": body.get("order_by", [])})
+
+    assert response.status_code == status, response.text
+    if code is not None:
+        assert response.json()["error"]["code"] == code
+
+
+def test_a_cursor_pages_only_its_own_target(serve: Callable[..., str], rows: Postgres) -> None:
+    cat = catalog(rows)
+    cat = Catalog(sources=cat.sources, tables={**cat.tables, "again": cat.tables["rows"]})
+    url = serve(cat)
+    token = ask(url, FIRST).json()["meta"]["next"]
+
+    response = ask(url, {"table": "again", "cursor": token})
+
+    assert response.status_code == 400
+    assert "table:rows" in response.json()["error"]["message"]
+
+
+def test_uncached_targets_refuse_cursors_and_say_why(
+    serve: Callable[..., str], rows: Postgres
+) -> None:
+    url = serve(catalog(rows, ttl=0))
+
+    response = ask(url, FIRST)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "cursors_need_cache"
+    assert "offset" in response.json()["error"]["message"]
+
+
+def test_a_page_the_client_has_is_answered_304_with_a_renewed_cursor(
+    serve: Callable[..., str], rows: Postgres
+) -> None:
+    """A page of a snapshot never changes; only its cursor's expiry does (a weak ETag)."""
+    url = serve(catalog(rows))
+    for body in (FIRST, {"table": "rows", "cursor": ask(url, FIRST).json()["meta"]["next"]}):
+        page = ask(url, body)
+        assert page.headers["etag"].startswith('W/"')
+
+        again = ask(url, body, **{"if-none-match": page.headers["etag"]})
+
+        assert again.status_code == 304
+        assert again.headers["etag"] == page.headers["etag"]
+        assert again.headers["x-next-cursor"]  # signed now: good for LIVEDATA_CURSOR_TTL more
+        assert again.headers["x-total-count"] == str(ROWS)
+
+
+def test_a_snapshot_the_disk_cannot_pin_is_a_clear_error_not_a_500(
+    serve: Callable[..., str], rows: Postgres, tmp_path: Path
+) -> None:
+    """A pin that cannot be written (here: its folder replaced by a file) once failed the
+    request with a 500."""
+    url = serve(catalog(rows), cache_dir=tmp_path)
+    (tmp_path / "pins").rmdir()
+    (tmp_path / "pins").write_bytes(b"not a folder")
+
+    response = ask(url, FIRST)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "cursors_need_cache"
+    assert "disk" in response.json()["error"]["message"]
+    assert ask(url, {**FIRST, "paginate": False}).status_code == 200  # the rest still works
+
+
+def test_workers_sharing_a_cache_directory_accept_each_others_cursors(
+    rows: Postgres, cli_server: Callable[..., CliServer], tmp_path: Path
+) -> None:
+    """With no secret and no access file, each worker once signed with a key of its own: a
+    cursor answered by another worker than the one that issued it was refused."""
+    catalog_file = tmp_path / "catalog.toml"
+    catalog_file.write_text(
+        rows.catalog_toml() + f'\n[tables.rows]\nsource = "pg"\ntable = "{TABLE}"\n'
+    )
+    server = cli_server(tmp_path / "cache", "--catalog", str(catalog_file), workers=2)
+    first = ask(server.url, FIRST).json()["meta"]["next"]
+
+    pages = fire(server.url, [{"table": "rows", "cursor": first}] * 20, connections=20)
+
+    assert [p.status_code for p in pages] == [200] * 20  # both workers answered some
