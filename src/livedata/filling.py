@@ -33,6 +33,7 @@ from livedata.auth.caller import Caller
 from livedata.bodies import blocks
 from livedata.cache.entries import Entry, EntryHeader, ResultCache
 from livedata.cache.flight import host_lock
+from livedata.cache.writing import EntryWriter
 from livedata.connectors.stream import RowStream
 from livedata.encoders.base import Encoder, Passing
 from livedata.errors import (
@@ -285,7 +286,7 @@ class Fills:
             return final[0]
 
         def store() -> Entry | None:
-            writer = cache.writer(plan.key, provisional)
+            writer = EntryWriter(cache, plan.key, provisional)
             try:
                 rows = writer.rows(stream.schema, stream)
                 if encoder is None or tee is None:
