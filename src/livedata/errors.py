@@ -21,6 +21,7 @@ clients can switch on.
     │   ├── Unauthenticated     no valid credentials (one message, whatever check failed)
     │   ├── Forbidden           valid credentials, but not for this (admin scope, forced value)
     │   ├── LimitExceeded       the body nests too deep or holds too long an array
+    │   ├── UnsupportedType     a column's type (or value) has no lossless encoding
     │   └── CostTooHigh         the source estimates the query over its cost limit
     ├── TooManyRequests         the caller must wait (429, with Retry-After)
     │   ├── RateLimited         the caller's request rate is over its limit
@@ -131,6 +132,23 @@ class LimitExceeded(RequestError):
     """The body is well-formed JSON but bigger than a configured bound allows."""
 
     code = "limit_exceeded"
+
+
+class UnsupportedType(RequestError):
+    """A column the source answered holds a type or value livedata cannot serve losslessly
+    (a PostgreSQL ``inet``, a date past year 9999). Refused by name rather than sent as
+    garbage; the client may leave the column out, the catalog may cast it in its SQL."""
+
+    code = "unsupported_type"
+
+    @classmethod
+    def for_column(cls, column: str, kind: str, why: str, fix: str) -> UnsupportedType:
+        return cls(
+            f"Column {column!r} ({kind}) cannot be served: {why}. Leave it out with `columns`, "
+            f"or {fix} in the catalog's SQL.",
+            column=column,
+            type=kind,
+        )
 
 
 class CostTooHigh(RequestError):

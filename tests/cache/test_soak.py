@@ -68,7 +68,8 @@ class Watcher:
 
 async def load(url: str, expected: Callable[[Body], Any], until: float) -> int:
     """Concurrent hits and misses on small results, one large result asked at a time (at most
-    two being written: an abandoned one is still stored), abandoned downloads and bad requests; every answer checked."""
+    two being written: an abandoned one is still stored), abandoned downloads and bad
+    requests; every answer checked."""
     answered = 0
 
     async def small(client: httpx.AsyncClient, seed: int) -> None:

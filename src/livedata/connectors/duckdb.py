@@ -14,6 +14,7 @@ from typing import Any, Literal, Self
 
 import duckdb
 import orjson
+import pyarrow as pa
 from pydantic import Field, model_validator
 
 from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
@@ -105,7 +106,8 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
         # it on an idle connection (checked with duckdb 2.0), so the next query is not hit.
         cancel = WATCHDOG.after(self.config.statement_timeout, conn.interrupt)
         try:
-            reader = conn.sql(statement.text, params=list(statement.params)).to_arrow_reader()
+            relation = conn.sql(statement.text, params=list(statement.params))
+            reader = relation.to_arrow_reader()
         except BaseException:
             cancel()
             raise
@@ -114,7 +116,13 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             cancel()
             reader.close()
 
-        return Cursor(reader.schema, iter(reader), close)
+        json = [i for i, kind in enumerate(relation.types) if str(kind) == "JSON"]
+        if not json:
+            return Cursor(reader.schema, iter(reader), close)
+        schema = reader.schema
+        for i in json:
+            schema = schema.set(i, schema.field(i).with_type(pa.json_()))
+        return Cursor(schema, (_with_json(batch, json, schema) for batch in reader), close)
 
     def estimate(self, statement: Statement) -> float:
         """DuckDB estimates rows, not cost: the sum of every operator's estimated rows."""
@@ -132,6 +140,14 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             if self._scratch is not None:
                 self._scratch.cleanup()
                 self._scratch = None
+
+
+def _with_json(batch: pa.RecordBatch, json: list[int], schema: pa.Schema) -> pa.RecordBatch:
+    """DuckDB sends JSON columns as text: typed as JSON, their values are served as JSON."""
+    columns = batch.columns
+    for i in json:
+        columns[i] = pa.ExtensionArray.from_storage(pa.json_(), columns[i])
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _estimated_rows(node: dict[str, Any]) -> float:

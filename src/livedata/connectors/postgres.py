@@ -22,6 +22,7 @@ from pydantic import Field
 
 from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import ServerSource
+from livedata.errors import UnsupportedType
 from livedata.sql import Statement
 
 _EXPLAIN = "EXPLAIN (FORMAT JSON)"
@@ -144,22 +145,73 @@ def _plain(table: pa.Table) -> pa.Table:
     """Replace the driver's extension types with the plain ones the other connectors return.
 
     NUMERIC arrives as text: it becomes a decimal with the column's declared precision and
-    scale, or, for a NUMERIC without them (``sum()`` of a decimal), the largest scale among
-    its values. UUID becomes its canonical text, JSON its text.
+    scale, or, for a NUMERIC without them (``sum()`` of a decimal, arrays), the largest scale
+    among its values. UUID becomes its canonical text; JSON stays Arrow's json type, so its
+    values are served as JSON. Types the driver sends in PostgreSQL's binary form (inet,
+    ranges, bit strings...) and money (integer cents, without the currency's scale) are
+    refused by name.
     """
-    columns = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if isinstance(field.type, pa.UuidType):
-            column = pa.array(
-                [None if u is None else str(u) for u in column.to_pylist()], pa.string()
-            )
-        elif isinstance(field.type, pa.BaseExtensionType):
-            metadata = field.metadata or {}
-            column = pa.chunked_array([c.storage for c in column.chunks], field.type.storage_type)
-            if metadata.get(b"POSTGRESQL:type") == b"numeric":
-                column = _decimal(column, int(metadata.get(b"POSTGRESQL:typmod", b"-1")))
-        columns.append(column)
+    columns = [
+        _plain_column(field, column)
+        for field, column in zip(table.schema, table.columns, strict=True)
+    ]
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _plain_column(field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    metadata = field.metadata or {}
+    kind = metadata.get(b"POSTGRESQL:type", b"").decode()
+    if isinstance(field.type, pa.UuidType):
+        return pa.chunked_array(
+            [[None if u is None else str(u) for u in column.to_pylist()]], pa.string()
+        )
+    if isinstance(field.type, pa.JsonType):
+        return column
+    if isinstance(field.type, pa.OpaqueType) and field.type.type_name == "numeric":
+        storage = pa.chunked_array([c.storage for c in column.chunks], field.type.storage_type)
+        return _decimal(storage, int(metadata.get(b"POSTGRESQL:typmod", b"-1")))
+    if kind == "_numeric":
+        array = column.combine_chunks()
+        values = _decimal(pa.chunked_array([array.values.storage]), -1).combine_chunks()
+        return pa.chunked_array(
+            [pa.ListArray.from_arrays(array.offsets, values, mask=array.is_null())]
+        )
+    if isinstance(field.type, pa.BaseExtensionType) or kind == "money":
+        why = (
+            "the driver sends it as integer cents"
+            if kind == "money"
+            else "the driver sends it in PostgreSQL's binary form"
+        )
+        fix = "cast it to numeric" if kind == "money" else f"cast it to text ({field.name}::text)"
+        raise UnsupportedType.for_column(field.name, kind or str(field.type), why, fix)
+    if field.type in _INFINITIES:
+        return _infinities(column, *_INFINITIES[field.type])
+    return column
+
+
+# The driver moves PostgreSQL's infinities (the largest and smallest values of its types) from
+# PostgreSQL's epoch (2000) to Arrow's (1970) and so wraps them around; they become the Arrow
+# type's own extremes, which DuckDB uses for its infinities too.
+_INFINITIES = {
+    pa.date32(): (pa.int32(), -(2**31) + 10_957 - 1, 2**31 - 1),
+    **{
+        pa.timestamp("us", tz): (pa.int64(), -(2**63) + 946_684_800_000_000 - 1, 2**63 - 1)
+        for tz in (None, "UTC")
+    },
+}
+
+
+def _infinities(
+    column: pa.ChunkedArray, storage: pa.DataType, wrapped: int, highest: int
+) -> pa.ChunkedArray:
+    """``wrapped``: where +infinity lands; -infinity lands one above it."""
+    raw = column.cast(storage)
+    low = pc.min(raw).as_py()
+    if low is None or low > wrapped + 1:
+        return column
+    raw = pc.if_else(pc.equal(raw, wrapped), pa.scalar(highest, storage), raw)
+    raw = pc.if_else(pc.equal(raw, wrapped + 1), pa.scalar(-highest, storage), raw)
+    return raw.cast(column.type)
 
 
 def _reader(cursor: adbc_pg.Cursor) -> pa.RecordBatchReader:
@@ -175,17 +227,23 @@ def _converted(reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.R
     for raw in reader:
         table = _plain(pa.Table.from_batches([raw], reader.schema))
         if table.schema != schema:
-            raise ValueError(
-                "a NUMERIC column holds NaN or Infinity, which a decimal cannot; "
-                "cast it to float or text in the SQL"
+            changed = next(f for f, g in zip(table.schema, schema, strict=True) if f != g)
+            raise UnsupportedType.for_column(
+                changed.name,
+                "numeric",
+                "it holds NaN or Infinity, which a decimal cannot",
+                "cast it to float8 or text",
             )
         yield from table.to_batches()
 
 
 def _undeclared_numeric(schema: pa.Schema) -> bool:
     return any(
-        (field.metadata or {}).get(b"POSTGRESQL:type") == b"numeric"
-        and int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1")) < 4
+        (field.metadata or {}).get(b"POSTGRESQL:type") == b"_numeric"
+        or (
+            (field.metadata or {}).get(b"POSTGRESQL:type") == b"numeric"
+            and int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1")) < 4
+        )
         for field in schema
     )
 
