@@ -116,10 +116,10 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
                 table = _plain(reader.read_all())
                 cursor.close()
                 return Cursor.of(table)
+            schema = _plain(reader.schema.empty_table()).schema  # refuses a type before a row
         except BaseException:
             cursor.close()
             raise
-        schema = _plain(reader.schema.empty_table()).schema
         return Cursor(schema, _converted(reader, schema), cursor.close)
 
     def estimate(self, statement: Statement) -> float:

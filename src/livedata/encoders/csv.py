@@ -1,9 +1,9 @@
 """CSV with a header row, written by Arrow's own writer (RFC 4180 quoting).
 
-A cell holds Arrow's text for numbers, strings, dates and times. Types CSV has no text for
-take the JSON format's encoding, the same from every connector: binary as base64, uuids,
-durations and intervals as in JSON, and lists, structs, maps and json values as their JSON
-text (``[1,"2"]``).
+Integers, text, booleans and times of day are written by Arrow as they are; every other cell
+holds the JSON format's encoding, the same from every connector: its strings bare (floats
+and decimals with every digit, "NaN", "infinity", dates, timestamps, base64, ISO 8601
+durations), lists, structs, maps and json values as their JSON text (``[1,"2"]``).
 """
 
 from __future__ import annotations
@@ -36,19 +36,18 @@ class CSVEncoder(Encoder):
 
 
 def _as_json(kind: pa.DataType) -> bool:
-    """Whether Arrow's CSV writer has no faithful text for ``kind`` (it refuses lists, and
-    writes binary as raw bytes)."""
+    """Whether a cell takes the JSON encoding's text. Arrow's CSV writer refuses lists,
+    writes binary as raw bytes, tiny decimals as 1E-10, NaN as nan and cannot write the
+    infinities of dates; only integers, text, booleans and times of day are written as is."""
     if pa.types.is_dictionary(kind):
         return _as_json(kind.value_type)
-    return bool(
-        pa.types.is_nested(kind)
-        or isinstance(kind, pa.BaseExtensionType)
-        or pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-        or pa.types.is_fixed_size_binary(kind)
-        or pa.types.is_binary_view(kind)
-        or pa.types.is_duration(kind)
-        or pa.types.is_interval(kind)
+    return not (
+        pa.types.is_integer(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+        or pa.types.is_time(kind)
     )
 
 

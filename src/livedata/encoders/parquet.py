@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from livedata.encoders.base import Encoder, Meta, RecordBatches, batches, drain
+from livedata.errors import UnsupportedType
 
 ROW_GROUP_ROWS = 128 * 1024
 
@@ -18,6 +20,15 @@ class ParquetEncoder(Encoder):
     media_type = "application/vnd.apache.parquet"
 
     def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
+        for field in rows.schema:
+            if pa.types.is_interval(field.type):
+                raise UnsupportedType.for_column(
+                    field.name,
+                    "interval",
+                    "Parquet has no type for months, days and nanoseconds (JSON, CSV and "
+                    "Arrow carry it)",
+                    "cast it to text",
+                )
         sink = io.BytesIO()
         with pq.ParquetWriter(sink, rows.schema, compression="zstd") as writer:
             for batch in batches(rows, ROW_GROUP_ROWS):
