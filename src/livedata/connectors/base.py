@@ -27,6 +27,9 @@ from livedata.errors import LivedataError, QueryFailed, SourceUnavailable, State
 from livedata.sql import ParamStyle, Statement
 
 Conn = TypeVar("Conn")
+# Field metadata a connector sets when the Arrow type does not say the source's type (a
+# PostgreSQL uuid arrives as text): the type a filter's bound value is cast to.
+CAST = b"livedata:cast"
 T = TypeVar("T")
 
 

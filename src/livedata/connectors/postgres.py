@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from adbc_driver_postgresql import StatementOptions
 from pydantic import Field
 
-from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.base import CAST, Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import ServerSource
 from livedata.errors import UnsupportedType
 from livedata.sql import Statement
@@ -155,7 +155,22 @@ def _plain(table: pa.Table) -> pa.Table:
         _plain_column(field, column)
         for field, column in zip(table.schema, table.columns, strict=True)
     ]
-    return pa.Table.from_arrays(columns, names=table.column_names)
+    fields = [
+        _field(field, column.type) for field, column in zip(table.schema, columns, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+_TEXT_TYPES = {"text", "varchar", "bpchar", "name", "char"}
+
+
+def _field(raw: pa.Field, kind: pa.DataType) -> pa.Field:
+    """The column's field; one that arrives as text but is no text type in PostgreSQL (a
+    uuid, an enum) names that type, so a filter's value is cast to it (``filters``)."""
+    source = (raw.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
+    if kind == pa.string() and source and source not in _TEXT_TYPES:
+        return pa.field(raw.name, kind, metadata={CAST: source.encode()})
+    return pa.field(raw.name, kind)
 
 
 def _plain_column(field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray:
