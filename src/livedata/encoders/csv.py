@@ -22,6 +22,7 @@ from livedata.encoders.json import json_columns
 class CSVEncoder(Encoder):
     name = "csv"
     media_type = "text/csv"
+    says_truncated = False  # no room in a CSV body: its headers say it
 
     def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
         schema = pa.schema(

@@ -1,5 +1,6 @@
 """Parquet (zstd): compact files for notebooks and data tools. The footer comes last, so the
-file is written row group by row group and streamed as it grows."""
+file is written row group by row group and streamed as it grows, and the footer's key-value
+metadata holds the counts (``livedata:rows``, ``livedata:truncated``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from livedata.encoders.base import Encoder, Meta, RecordBatches, batches, drain
+from livedata.encoders.base import Encoder, Meta, RecordBatches, batches, drain, footer
 from livedata.errors import UnsupportedType
 
 ROW_GROUP_ROWS = 128 * 1024
@@ -34,4 +35,5 @@ class ParquetEncoder(Encoder):
             for batch in batches(rows, ROW_GROUP_ROWS):
                 writer.write_batch(batch)
                 yield drain(sink)
+            writer.add_key_value_metadata(footer(meta))
         yield drain(sink)
