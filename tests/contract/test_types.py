@@ -138,11 +138,14 @@ CASES = {
         "AP8=",
     ),
 }
-# Refused by name: a 422 naming the column, never a 500 or a 502 blaming the source.
+# Refused by name: a 422 naming the column, never a 500 or a 502 blaming the source. Each is a
+# whole query: a SQLite column mixes types only over two rows.
 REFUSED = {
-    "inet": {"postgres": "'10.0.0.1/8'::inet"},
-    "money": {"postgres": "12.50::money"},
-    "numeric-nan": {"postgres": "'NaN'::numeric(10,2)"},
+    "inet": {"postgres": "SELECT 1 AS id, '10.0.0.1/8'::inet AS v"},
+    "money": {"postgres": "SELECT 1 AS id, 12.50::money AS v"},
+    "numeric-nan": {"postgres": "SELECT 1 AS id, 'NaN'::numeric(10,2) AS v"},
+    "zero-date": {"mysql": "SELECT 1 AS id, DATE '0000-00-00' AS v"},
+    "mixed": {"sqlite": "SELECT 1 AS id, 1 AS v UNION ALL SELECT 2, 'a'"},
 }
 
 # Intervals of months, days and nanoseconds have no Parquet type: refused by name there.
@@ -189,12 +192,17 @@ def servers(serve: Callable[..., str], tmp_path_factory: pytest.TempPathFactory)
 
 
 def _queries() -> list[tuple[str, tuple[str, str]]]:
-    every = {**{n: c.sql for n, c in CASES.items()}, **REFUSED}
-    return [
+    cases = [
         (_query(kind, name), (kind, f"SELECT 1 AS id, {expr} AS v"))
-        for name, by_kind in every.items()
-        for kind, expr in by_kind.items()
+        for name, case in CASES.items()
+        for kind, expr in case.sql.items()
     ]
+    refused = [
+        (_query(kind, name), (kind, text))
+        for name, by_kind in REFUSED.items()
+        for kind, text in by_kind.items()
+    ]
+    return cases + refused
 
 
 def _query(kind: str, name: str) -> str:

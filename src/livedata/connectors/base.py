@@ -23,7 +23,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 import pyarrow as pa
 
 from livedata.connectors.config import SourceBase
-from livedata.errors import LivedataError, QueryFailed, SourceUnavailable, StatementTimeout
+from livedata.errors import (
+    LivedataError,
+    QueryFailed,
+    SourceUnavailable,
+    StatementTimeout,
+    UnsupportedType,
+)
 from livedata.sql import ParamStyle, Statement
 
 Conn = TypeVar("Conn")
@@ -267,7 +273,15 @@ class Connector(ABC, Generic[Conn]):
         batches are read."""
 
     def translate(self, exc: BaseException) -> LivedataError:
-        """The error a client sees for driver exception ``exc``, by this connector's table."""
+        """The error a client sees for driver exception ``exc``, by this connector's table.
+        Arrow's own errors come from livedata's conversion of what the source answered:
+        never blamed on the source."""
+        if isinstance(exc, pa.ArrowException) and self.errors.row(exc) is None:
+            return UnsupportedType(
+                f"Source {self.name!r} answered, but livedata cannot convert its result ({exc}). "
+                "Cast the column to text in the catalog's SQL.",
+                source=self.name,
+            )
         fault = self.errors.fault(exc)
         if fault is Fault.TIMED_OUT:
             return self.timed_out()

@@ -21,6 +21,7 @@ from pymysql.constants import FIELD_TYPE, FLAG
 
 from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import ServerSource
+from livedata.errors import UnsupportedType
 from livedata.sql import Statement
 
 
@@ -41,6 +42,7 @@ _TYPES: dict[int, pa.DataType] = {
     _T.NULL: pa.null(),
     _T.JSON: pa.json_(),  # MySQL's; MariaDB's JSON is LONGTEXT on the wire, so text
 }
+_TYPE_NAMES = {code: name for name, code in vars(FIELD_TYPE).items() if isinstance(code, int)}
 _BINARY_CHARSET = 63
 _ACCOUNT = re.compile(r"'[^']*'@'[^']*'")  # "denied to user 'app'@'10.0.0.5'"
 
@@ -152,7 +154,15 @@ def _column(field: Any, values: Sequence[Any]) -> pa.Array:
         return pa.array(values, arrow_type)
     if arrow_type == pa.duration("us"):
         return pa.array([None if v is None else _microseconds(v) for v in values], arrow_type)
-    return pa.array(values, pa.string()).cast(arrow_type)
+    try:
+        return pa.array(values, pa.string()).cast(arrow_type)
+    except pa.ArrowInvalid as exc:  # a zero date ("0000-00-00") has no Arrow value
+        raise UnsupportedType.for_column(
+            field.name,
+            _TYPE_NAMES.get(field.type_code, str(arrow_type)),
+            f"Arrow cannot hold one of its values ({exc})",
+            "cast it to text, or map zero dates to NULL with NULLIF(col, 0)",
+        ) from exc
 
 
 def _microseconds(time: str) -> int:
