@@ -1,5 +1,6 @@
 """Filters know column types: the ops each type takes, decided before the source is asked;
-a PostgreSQL uuid or enum compared by casting the bound value (never the column)."""
+a PostgreSQL uuid or enum, a DuckDB uuid, compared by casting the bound value (never the
+column)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 
@@ -36,16 +38,29 @@ def url(serve: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> 
     with psycopg.connect(PG_DSN, autocommit=True) as db:
         db.execute("SET client_min_messages = warning")
         db.execute(TABLE)  # type: ignore[arg-type]  # a fixed script, no parameters
+    with duckdb.connect(str(folder / "uuids.duckdb")) as db:
+        db.execute(f"CREATE TABLE uuids AS SELECT 1 AS id, '{UUID}'::UUID AS u")
     (folder / "catalog.toml").write_text(
         f'[sources.pg]\nkind = "postgres"\ndatabase = "{TEST_DATABASE}"\nttl = 0\n'
         '[tables.filter_types]\nsource = "pg"\n'
+        '[sources.duck]\nkind = "duckdb"\npath = "uuids.duckdb"\nttl = 0\n'
+        '[tables.uuids]\nsource = "duck"\n'
     )
     return serve(load_catalog(folder / "catalog.toml"))
 
 
-def _ask(url: str, *filters: dict[str, Any]) -> httpx.Response:
-    body = {"table": "filter_types", "columns": ["id"], "filters": list(filters)}
+def _ask(url: str, *filters: dict[str, Any], table: str = "filter_types") -> httpx.Response:
+    body = {"table": table, "columns": ["id"], "filters": list(filters)}
     return httpx.post(f"{url}/query", json=body, timeout=30)
+
+
+def test_a_duckdb_uuid_takes_equality_with_its_value_cast(url: str) -> None:
+    found = _ask(url, {"column": "u", "op": "in", "value": [UUID]}, table="uuids")
+    assert found.status_code == 200, found.text
+    assert found.json()["rows"] == [[1]]
+    refused = _ask(url, {"column": "u", "op": "contains", "value": "a0"}, table="uuids")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"]["ops"] == ["eq", "ne", "in", "is_null"]
 
 
 @pytest.mark.parametrize(

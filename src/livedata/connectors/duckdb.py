@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.base import CAST, Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import SourceBase
 from livedata.connectors.watchdog import Watchdog
 from livedata.sql import Statement
@@ -116,13 +116,10 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             cancel()
             reader.close()
 
-        json = [i for i, kind in enumerate(relation.types) if str(kind) == "JSON"]
-        if not json:
+        schema = _typed_schema(reader.schema, [str(kind) for kind in relation.types])
+        if schema.equals(reader.schema, check_metadata=True):
             return Cursor(reader.schema, iter(reader), close)
-        schema = reader.schema
-        for i in json:
-            schema = schema.set(i, schema.field(i).with_type(pa.json_()))
-        return Cursor(schema, (_with_json(batch, json, schema) for batch in reader), close)
+        return Cursor(schema, (_typed(batch, schema) for batch in reader), close)
 
     def estimate(self, statement: Statement) -> float:
         """DuckDB estimates rows, not cost: the sum of every operator's estimated rows."""
@@ -142,11 +139,27 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
                 self._scratch = None
 
 
-def _with_json(batch: pa.RecordBatch, json: list[int], schema: pa.Schema) -> pa.RecordBatch:
-    """DuckDB sends JSON columns as text: typed as JSON, their values are served as JSON."""
-    columns = batch.columns
-    for i in json:
-        columns[i] = pa.ExtensionArray.from_storage(pa.json_(), columns[i])
+def _typed_schema(schema: pa.Schema, kinds: list[str]) -> pa.Schema:
+    """DuckDB sends JSON and UUID columns (and a few others) as text. JSON is typed as JSON,
+    so its values are served as JSON; the others name their DuckDB type, so a filter's value
+    is cast to it (``livedata.filters``)."""
+    fields = []
+    for field, kind in zip(schema, kinds, strict=True):
+        if kind == "JSON":
+            field = field.with_type(pa.json_())
+        elif field.type == pa.string() and kind != "VARCHAR":
+            field = field.with_metadata({CAST: kind.encode()})
+        fields.append(field)
+    return pa.schema(fields)
+
+
+def _typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    columns = [
+        pa.ExtensionArray.from_storage(field.type, column)
+        if isinstance(field.type, pa.JsonType)
+        else column
+        for field, column in zip(schema, batch.columns, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
