@@ -97,6 +97,13 @@ CASES = {
         },
         ["0.0000000001", "2.0000000000"],
     ),
+    "list-timestamp-infinity": Case(
+        {
+            "postgres": "ARRAY['infinity', '2024-01-01']::timestamp[]",
+            "duckdb": "['infinity'::TIMESTAMP, TIMESTAMP '2024-01-01']",
+        },
+        ["infinity", "2024-01-01T00:00:00.000000"],
+    ),
     "list-text": Case({"postgres": "ARRAY['a', NULL]", "duckdb": "['a', NULL]"}, ["a", None]),
     "struct": Case(
         {"duckdb": f"{{'n': {BIG}::BIGINT, 'f': 'NaN'::DOUBLE, 'd': 0.5::DECIMAL(3,2)}}"},
@@ -142,6 +149,7 @@ CASES = {
 # whole query: a SQLite column mixes types only over two rows.
 REFUSED = {
     "inet": {"postgres": "SELECT 1 AS id, '10.0.0.1/8'::inet AS v"},
+    "inet-array": {"postgres": "SELECT 1 AS id, ARRAY['10.0.0.1'::inet] AS v"},
     "money": {"postgres": "SELECT 1 AS id, 12.50::money AS v"},
     "numeric-nan": {"postgres": "SELECT 1 AS id, 'NaN'::numeric(10,2) AS v"},
     "zero-date": {"mysql": "SELECT 1 AS id, DATE '0000-00-00' AS v"},

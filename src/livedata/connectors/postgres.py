@@ -8,7 +8,7 @@ accident. Autocommit keeps an idle pooled connection out of any transaction.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 from urllib.parse import quote
 
@@ -112,11 +112,12 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
                 cursor.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
             cursor.execute(statement.text, statement.params)
             reader = _reader(cursor)
+            _refuse_unservable(reader.schema)
             if _undeclared_numeric(reader.schema):  # its scale is known only at the end
                 table = _plain(reader.read_all())
                 cursor.close()
                 return Cursor.of(table)
-            schema = _plain(reader.schema.empty_table()).schema  # refuses a type before a row
+            schema = _plain(reader.schema.empty_table()).schema
         except BaseException:
             cursor.close()
             raise
@@ -175,7 +176,6 @@ def _field(raw: pa.Field, kind: pa.DataType) -> pa.Field:
 
 def _plain_column(field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray:
     metadata = field.metadata or {}
-    kind = metadata.get(b"POSTGRESQL:type", b"").decode()
     if isinstance(field.type, pa.UuidType):
         return pa.chunked_array(
             [[None if u is None else str(u) for u in column.to_pylist()]], pa.string()
@@ -183,25 +183,53 @@ def _plain_column(field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray:
     if isinstance(field.type, pa.JsonType):
         return column
     if isinstance(field.type, pa.OpaqueType) and field.type.type_name == "numeric":
-        storage = pa.chunked_array([c.storage for c in column.chunks], field.type.storage_type)
-        return _decimal(storage, int(metadata.get(b"POSTGRESQL:typmod", b"-1")))
-    if kind == "_numeric":
-        array = column.combine_chunks()
-        values = _decimal(pa.chunked_array([array.values.storage]), -1).combine_chunks()
-        return pa.chunked_array(
-            [pa.ListArray.from_arrays(array.offsets, values, mask=array.is_null())]
-        )
-    if isinstance(field.type, pa.BaseExtensionType) or kind == "money":
-        why = (
-            "the driver sends it as integer cents"
-            if kind == "money"
-            else "the driver sends it in PostgreSQL's binary form"
-        )
-        fix = "cast it to numeric" if kind == "money" else f"cast it to text ({field.name}::text)"
-        raise UnsupportedType.for_column(field.name, kind or str(field.type), why, fix)
+        return _decimal(_storage(column), int(metadata.get(b"POSTGRESQL:typmod", b"-1")))
     if field.type in _INFINITIES:
         return _infinities(column, *_INFINITIES[field.type])
+    if pa.types.is_list(field.type):  # arrays: their items as the same types at the top
+        item = field.type.value_type
+        if isinstance(item, pa.OpaqueType):  # numeric, the only opaque type _opaque lets by
+            return _items(column, lambda values: _decimal(_storage(values), -1))
+        if item in _INFINITIES:
+            return _items(column, lambda values: _infinities(values, *_INFINITIES[item]))
     return column
+
+
+def _refuse_unservable(schema: pa.Schema) -> None:
+    """Refuse, before a row is read, the columns no conversion can serve."""
+    for field in schema:
+        kind = (field.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
+        if kind == "money" or _opaque(field.type):
+            why = (
+                "the driver sends it as integer cents"
+                if kind == "money"
+                else "the driver sends it in PostgreSQL's binary form"
+            )
+            fix = (
+                "cast it to numeric" if kind == "money" else f"cast it to text ({field.name}::text)"
+            )
+            raise UnsupportedType.for_column(field.name, kind or str(field.type), why, fix)
+
+
+def _opaque(kind: pa.DataType) -> bool:
+    """Whether values of ``kind`` hold PostgreSQL's binary form (inet, ranges, bit...);
+    numeric arrives opaque too, but as text."""
+    if pa.types.is_list(kind):
+        return _opaque(kind.value_type)
+    return isinstance(kind, pa.OpaqueType) and kind.type_name != "numeric"
+
+
+def _storage(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pa.chunked_array([c.storage for c in column.chunks], column.type.storage_type)
+
+
+def _items(
+    column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], pa.ChunkedArray]
+) -> pa.ChunkedArray:
+    """A list column with ``convert`` applied to its items."""
+    array = column.combine_chunks()
+    values = convert(pa.chunked_array([array.values])).combine_chunks()
+    return pa.chunked_array([pa.ListArray.from_arrays(array.offsets, values, mask=array.is_null())])
 
 
 # The driver moves PostgreSQL's infinities (the largest and smallest values of its types) from
