@@ -27,6 +27,7 @@ EQUALITY: tuple[sql.FilterOp, ...] = ("eq", "ne", "in", "is_null")
 ORDERED: tuple[sql.FilterOp, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null")
 TEXT: tuple[sql.FilterOp, ...] = (*ORDERED, "contains")
 NULL_ONLY: tuple[sql.FilterOp, ...] = ("is_null",)
+MEMBERSHIP: tuple[sql.FilterOp, ...] = ("has", "is_null")
 
 _ORDERED_TYPES = (
     pa.types.is_integer,
@@ -45,8 +46,9 @@ _PARAM_TYPES = (
 
 
 def ops(field: pa.Field) -> tuple[sql.FilterOp, ...]:
-    """The ops a filter on ``field`` may use. Lists, structs, json, binary, times and
-    durations take only ``is_null``: their comparisons differ from source to source."""
+    """The ops a filter on ``field`` may use. A list of numbers, text or dates takes ``has``
+    (it holds the value); structs, json, binary, times and durations take only ``is_null``:
+    their comparisons differ from source to source."""
     kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
     if _is_text(kind):
         return EQUALITY if cast_to(field) else TEXT
@@ -54,6 +56,10 @@ def ops(field: pa.Field) -> tuple[sql.FilterOp, ...]:
         return ORDERED
     if pa.types.is_boolean(kind):
         return EQUALITY
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        item = kind.value_type
+        if (_is_text(item) or any(test(item) for test in _ORDERED_TYPES)) and not cast_to(field):
+            return MEMBERSHIP
     return NULL_ONLY
 
 
@@ -84,7 +90,7 @@ def check(index: int, f: sql.Filter, field: pa.Field, type_name: str) -> sql.Fil
         if not isinstance(f.value, bool | None):
             raise InvalidOption(f"{where} must be true or false for is_null.")
         return f
-    kind = _param_type(field.type)
+    kind = _param_type(field.type.value_type if f.op == "has" else field.type)
     spec = ParamSpec(
         type=f"list[{kind}]" if f.op == "in" else kind, min_length=1 if f.op == "in" else None
     )
@@ -93,7 +99,7 @@ def check(index: int, f: sql.Filter, field: pa.Field, type_name: str) -> sql.Fil
     except InvalidParameter as exc:
         rule = exc.details["rule"]
         raise InvalidOption(f"{where} {rule} (got {f.value!r}).", filter=index) from exc
-    if pa.types.is_decimal(field.type):
+    if pa.types.is_decimal(field.type.value_type if f.op == "has" else field.type):
         try:
             value = [_decimal(v) for v in value] if f.op == "in" else _decimal(value)
         except decimal.InvalidOperation as exc:

@@ -19,8 +19,10 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 ParamStyle = Literal["qmark", "dollar", "format"]
-FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains"]
-FILTER_OPS: tuple[FilterOp, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains")
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains", "has"]
+FILTER_OPS: tuple[FilterOp, ...] = (
+    *("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains", "has"),
+)
 
 _MARKER = "__ld_"
 _MARKER_RE = re.compile(r"__ld_(\d+)__")
@@ -174,6 +176,8 @@ def _condition(f: Filter, build: _Build) -> exp.Expr:
     if f.op == "is_null":
         test = exp.Is(this=column, expression=exp.Null())
         return test if f.value in (None, True) else exp.Not(this=test)
+    if f.op == "has":  # a list holds the value: each dialect's own membership test
+        return exp.ArrayContains(this=column, expression=_value(f, f.value, build))
     position = exp.StrPosition(this=column, substr=build.binder.bind(f.value))
     return exp.GT(this=position, expression=exp.Literal.number(0))
 

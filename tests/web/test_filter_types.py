@@ -39,7 +39,7 @@ def url(serve: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> 
         db.execute("SET client_min_messages = warning")
         db.execute(TABLE)  # type: ignore[arg-type]  # a fixed script, no parameters
     with duckdb.connect(str(folder / "uuids.duckdb")) as db:
-        db.execute(f"CREATE TABLE uuids AS SELECT 1 AS id, '{UUID}'::UUID AS u")
+        db.execute(f"CREATE TABLE uuids AS SELECT 1 AS id, '{UUID}'::UUID AS u, [1, 2] AS nums")
     (folder / "catalog.toml").write_text(
         f'[sources.pg]\nkind = "postgres"\ndatabase = "{TEST_DATABASE}"\nttl = 0\n'
         '[tables.filter_types]\nsource = "pg"\n'
@@ -52,6 +52,16 @@ def url(serve: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> 
 def _ask(url: str, *filters: dict[str, Any], table: str = "filter_types") -> httpx.Response:
     body = {"table": table, "columns": ["id"], "filters": list(filters)}
     return httpx.post(f"{url}/query", json=body, timeout=30)
+
+
+def test_a_duckdb_list_takes_has(url: str) -> None:
+    found = _ask(url, {"column": "nums", "op": "has", "value": 2}, table="uuids")
+    assert found.status_code == 200, found.text
+    assert found.json()["rows"] == [[1]]
+    missing = _ask(url, {"column": "nums", "op": "has", "value": 3}, table="uuids")
+    assert missing.json()["rows"] == []
+    wrong = _ask(url, {"column": "nums", "op": "has", "value": "two"}, table="uuids")
+    assert wrong.status_code == 422, wrong.text
 
 
 def test_a_duckdb_uuid_takes_equality_with_its_value_cast(url: str) -> None:
@@ -71,6 +81,7 @@ def test_a_duckdb_uuid_takes_equality_with_its_value_cast(url: str) -> None:
         pytest.param({"column": "mood", "op": "eq", "value": "ok"}, id="enum-eq"),
         pytest.param({"column": "mood", "op": "in", "value": ["ok", "happy"]}, id="enum-in"),
         pytest.param({"column": "prefs", "op": "is_null", "value": False}, id="json-is-null"),
+        pytest.param({"column": "tags", "op": "has", "value": "a"}, id="array-has"),
     ],
 )
 def test_a_filter_binds_its_value_as_the_column_type(url: str, where: dict[str, Any]) -> None:
@@ -86,7 +97,10 @@ def test_a_filter_binds_its_value_as_the_column_type(url: str, where: dict[str, 
             {"column": "prefs", "op": "contains", "value": "de"}, "json", ["is_null"], id="json"
         ),
         pytest.param(
-            {"column": "tags", "op": "eq", "value": "a"}, "list<string>", ["is_null"], id="list"
+            {"column": "tags", "op": "eq", "value": "a"},
+            "list<string>",
+            ["has", "is_null"],
+            id="list",
         ),
         pytest.param(
             {"column": "u", "op": "contains", "value": "a0"},
@@ -124,4 +138,5 @@ def test_queries_lists_the_ops_of_each_column(url: str) -> None:
     ops = {c["name"]: c["ops"] for c in columns}
     assert ops["id"] == ["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null"]
     assert ops["u"] == ops["mood"] == ["eq", "ne", "in", "is_null"]
-    assert ops["prefs"] == ops["tags"] == ops["t"] == ["is_null"]
+    assert ops["prefs"] == ops["t"] == ["is_null"]
+    assert ops["tags"] == ["has", "is_null"]
