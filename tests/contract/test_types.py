@@ -135,6 +135,13 @@ CASES = {
         },
         "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
     ),
+    "bigint-unsigned": Case(
+        {
+            "mysql": "CAST(18446744073709551615 AS UNSIGNED)",
+            "duckdb": "18446744073709551615::UBIGINT",
+        },
+        "18446744073709551615",
+    ),
     "binary": Case(
         {
             "postgres": "'\\x00ff'::bytea",
@@ -153,6 +160,10 @@ REFUSED = {
     "money": {"postgres": "SELECT 1 AS id, 12.50::money AS v"},
     "numeric-nan": {"postgres": "SELECT 1 AS id, 'NaN'::numeric(10,2) AS v"},
     "zero-date": {"mysql": "SELECT 1 AS id, DATE '0000-00-00' AS v"},
+    "bit": {"duckdb": "SELECT 1 AS id, '101'::BIT AS v"},
+    "time-with-zone": {"duckdb": "SELECT 1 AS id, '01:00:00+02'::TIMETZ AS v"},
+    "bignum": {"duckdb": "SELECT 1 AS id, '12'::BIGNUM AS v"},
+    "union": {"duckdb": "SELECT 1 AS id, 'a'::UNION(s VARCHAR, i INT) AS v"},
     "mixed": {"sqlite": "SELECT 1 AS id, 1 AS v UNION ALL SELECT 2, 'a'"},
 }
 

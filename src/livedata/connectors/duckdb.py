@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from livedata.connectors.base import CAST, Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import SourceBase
 from livedata.connectors.watchdog import Watchdog
+from livedata.errors import UnsupportedType
 from livedata.sql import Statement
 
 WATCHDOG = Watchdog()
@@ -139,12 +140,26 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
                 self._scratch = None
 
 
+# DuckDB types whose Arrow form loses what they hold.
+_LOSSY = {
+    "BIT": "DuckDB exports its internal bytes",
+    "TIME WITH TIME ZONE": "DuckDB exports the time without its offset",
+}
+
+
 def _typed_schema(schema: pa.Schema, kinds: list[str]) -> pa.Schema:
-    """DuckDB sends JSON and UUID columns (and a few others) as text. JSON is typed as JSON,
+    """Refuse the types whose Arrow form is lossy or has no encoding (BIT, TIMETZ, BIGNUM,
+    unions), before a row is read. DuckDB sends JSON and UUID columns (and a few others) as
+    text. JSON is typed as JSON,
     so its values are served as JSON; the others name their DuckDB type, so a filter's value
     is cast to it (``livedata.filters``)."""
     fields = []
     for field, kind in zip(schema, kinds, strict=True):
+        why = _LOSSY.get(kind)
+        if why is None and (isinstance(field.type, pa.OpaqueType) or pa.types.is_union(field.type)):
+            why = "Arrow receives it as a value JSON, CSV and Parquet cannot hold"
+        if why is not None:
+            raise UnsupportedType.for_column(field.name, kind, why, "cast it to text")
         if kind == "JSON":
             field = field.with_type(pa.json_())
         elif field.type == pa.string() and kind != "VARCHAR":
