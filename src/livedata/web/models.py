@@ -57,9 +57,6 @@ class QueryBody(_Body):
 class Column(BaseModel):
     name: str
     type: str
-    ops: list[str] | None = Field(
-        default=None, description="In /queries: the filter ops the column takes."
-    )
 
 
 class ResultMeta(BaseModel):
