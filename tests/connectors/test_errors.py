@@ -106,6 +106,12 @@ def bad_sql(sample: Sample, scratch: Path) -> BaseException:
     return raised(sample.connector(), "SELEC 1")
 
 
+def postgres_anonymous_record(sample: Sample, scratch: Path) -> BaseException:
+    """The driver cannot read records the server sent (an array of them; a record column
+    itself is refused by its type first): the connection is fine."""
+    return raised(sample.connector(), "SELECT ARRAY[ROW(1, 'a')]")
+
+
 def arrow_conversion(sample: Sample, scratch: Path) -> BaseException:
     """Arrow's own error, as livedata's conversion of a source's answer raises it."""
     try:
@@ -287,7 +293,7 @@ def case(
 ) -> Any:
     """``built``: why this fault cannot be caused here, for the few built as the driver would."""
     name = "no-row" if row is None else row.__name__ if isinstance(row, type) else str(row)
-    if error is UnsupportedType:
+    if row is None and error is UnsupportedType:
         name = "arrow-conversion"
     return pytest.param(kind, row, error, cause, id=f"{kind}-{name}{'-built' if built else ''}")
 
@@ -351,6 +357,7 @@ CASES = [
     case("sqlite", "SQLITE_CANTOPEN", SourceUnavailable, sqlite_wal_unopenable),
     case("sqlite", "SQLITE_NOTADB", SourceUnavailable, sqlite_not_a_database),
     case("sqlite", None, QueryFailed, bad_sql),
+    case("postgres", "livedata:unreadable", UnsupportedType, postgres_anonymous_record),
     # Never blamed on the source: the source answered, livedata could not convert it.
     *(case(kind, None, UnsupportedType, arrow_conversion) for kind in KINDS),
 ]

@@ -60,6 +60,7 @@ class Fault(enum.Enum):
     TIMED_OUT = "timed out"  # the source cancelled the statement at statement_timeout
     UNAVAILABLE = "unavailable"  # the source or the connection is gone: the connection is dropped
     REJECTED = "rejected"  # the source refused this statement: its SQL, data or permissions
+    UNREADABLE = "unreadable"  # the source answered; the driver cannot read a value it sent
 
 
 def _no_code(exc: BaseException) -> None:
@@ -275,19 +276,25 @@ class Connector(ABC, Generic[Conn]):
     def translate(self, exc: BaseException) -> LivedataError:
         """The error a client sees for driver exception ``exc``, by this connector's table.
         Arrow's own errors come from livedata's conversion of what the source answered:
-        never blamed on the source."""
+        like a value the driver cannot read, never blamed on the source."""
         if isinstance(exc, pa.ArrowException) and self.errors.row(exc) is None:
-            return UnsupportedType(
-                f"Source {self.name!r} answered, but livedata cannot convert its result ({exc}). "
-                "Cast the column to text in the catalog's SQL.",
-                source=self.name,
-            )
+            return self.unreadable(str(exc))
         fault = self.errors.fault(exc)
         if fault is Fault.TIMED_OUT:
             return self.timed_out()
         if fault is Fault.UNAVAILABLE:
             return self.unavailable(self.errors.lost)
+        if fault is Fault.UNREADABLE:
+            return self.unreadable(self.errors.reason(exc))
         return self.rejected(self.errors.reason(exc))
+
+    def unreadable(self, why: str) -> UnsupportedType:
+        """The error for a result the source sent that livedata cannot convert."""
+        return UnsupportedType(
+            f"Source {self.name!r} answered, but livedata cannot convert its result ({why}). "
+            "Cast the column to text in the catalog's SQL.",
+            source=self.name,
+        )
 
     def _disconnect(self, conn: Conn) -> None:
         with contextlib.suppress(Exception):  # closing a dead connection may fail; nothing to do

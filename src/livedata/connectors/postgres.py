@@ -34,8 +34,16 @@ class PostgresSource(ServerSource):
     user: str = "postgres"
 
 
+_UNREADABLE = "livedata:unreadable"
+
+
 def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(exc, "sqlstate", None) or None
+    """The server's SQLSTATE; for the driver's failure to read a value the server sent (an
+    anonymous record), which carries none, a code of our own."""
+    code = getattr(exc, "sqlstate", None) or None
+    if code is None and "ReadRecord failed" in str(exc):
+        return _UNREADABLE
+    return code
 
 
 def _message(exc: BaseException) -> str:
@@ -51,6 +59,7 @@ ERRORS = ErrorTable(
         "08": Fault.UNAVAILABLE,  # connection exceptions
         "57P01": Fault.UNAVAILABLE,  # admin_shutdown: the session was terminated
         "57P02": Fault.UNAVAILABLE,  # crash_shutdown: another server process crashed
+        _UNREADABLE: Fault.UNREADABLE,  # the connection is fine: the driver misread a value
         # libpq's own errors carry no SQLSTATE: the server closed the connection, or had before.
         adbc_driver_manager.OperationalError: Fault.UNAVAILABLE,
     },
@@ -199,6 +208,13 @@ def _refuse_unservable(schema: pa.Schema) -> None:
     """Refuse, before a row is read, the columns no conversion can serve."""
     for field in schema:
         kind = (field.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
+        if kind == "record":
+            raise UnsupportedType.for_column(
+                field.name,
+                "record",
+                "the driver cannot read anonymous records",
+                "select its fields as columns",
+            )
         if kind == "money" or _opaque(field.type):
             why = (
                 "the driver sends it as integer cents"
