@@ -261,6 +261,63 @@ def json_bytes(rows: pa.RecordBatchReader) -> int:
     return sum(len(chunk) for chunk in JSONEncoder().encode(rows, lambda: {"rows": count[0]}))
 
 
+def nested_and_special(rows: int) -> pa.Table:
+    """As many rows of the types the JSON encoder converts value by value (issue 10): lists
+    of integers past 2^53 and of NaN/infinities, structs holding decimals, json values,
+    timestamps with infinities, intervals."""
+    ids = pa.array(range(rows), pa.int64())
+    pairs = pa.array(range(0, 2 * rows + 1, 2), pa.int32())
+    big = pa.ListArray.from_arrays(pairs, pa.array(range(2**60, 2**60 + 2 * rows), pa.int64()))
+    special = pa.ListArray.from_arrays(
+        pairs,
+        pa.array(itertools.islice(itertools.cycle([float("nan"), float("inf"), 1.5]), 2 * rows)),
+    )
+    money = pa.array((i * 7 % 100_000 for i in range(rows)), pa.int64()).cast(pa.decimal128(21, 2))
+    struct = pa.StructArray.from_arrays([money, ids], names=["amount", "id"])
+    documents = pa.array((f'{{"id": {i}, "tags": ["a", "b"]}}' for i in range(rows)), pa.string())
+    moments = pa.array(
+        (2**63 - 1 if i % 10 == 0 else i * 1_000_000 for i in range(rows)),
+        pa.timestamp("us", "UTC"),
+    )
+    intervals = pa.array(
+        ((i % 13, -(i % 3), i * 1_000_000) for i in range(rows)), pa.month_day_nano_interval()
+    )
+    return pa.table(
+        {"id": ids, "big": big, "special": special, "struct": struct,
+         "doc": pa.ExtensionArray.from_storage(pa.json_(), documents),
+         "moment": moments, "interval": intervals}
+    )  # fmt: skip
+
+
+def encode_rates(
+    tables: dict[str, pa.Table], repeats: int, progress: Progress
+) -> dict[str, dict[str, float]]:
+    """The JSON encoder alone on each table, warmed up once, then round-robin; rows per
+    second and MB/s of JSON by the median run."""
+    task = progress.add_task(
+        "JSON encoder: flat vs. nested and special", total=len(tables) * (repeats + 1)
+    )
+    seconds: dict[str, list[float]] = {name: [] for name in tables}
+    size: dict[str, int] = {}
+    for round_ in range(repeats + 1):
+        for name, table in tables.items():
+            started = time.perf_counter()
+            size[name] = json_bytes(table.to_reader(max_chunksize=BATCH_ROWS))
+            if round_:  # the first round warms up
+                seconds[name].append(time.perf_counter() - started)
+            progress.advance(task)
+    return {
+        name: {
+            "rows": tables[name].num_rows,
+            "json_bytes": size[name],
+            "median_ms": round(statistics.median(seconds[name]) * 1000, 1),
+            "rows_per_second": round(tables[name].num_rows / statistics.median(seconds[name])),
+            "json_mb_per_second": round(size[name] / statistics.median(seconds[name]) / 1e6, 1),
+        }
+        for name in tables
+    }
+
+
 def psycopg_fetch(conn: psycopg.Connection[Any], text: str) -> tuple[list[str], list[Any]]:
     with conn.cursor(binary=True) as cursor:
         cursor.execute(text.encode())  # bytes: no %-formatting, like a query with no values
@@ -531,7 +588,14 @@ def run(plan: Plan, progress: Progress) -> dict[str, Any]:
         with contenders(datasets, adbc, pg, catalog, Path(tmp)) as plans:
             results = {d.name: summarize(d, measure(v, d, progress)) for d, v in plans}
         largest = datasets[-1]
-        arrow_bytes = adbc_fetch(adbc, statement_for(largest.table)).nbytes
+        with contextlib.closing(PostgresConnector(SOURCE_NAME, SOURCE)) as connector:
+            flat = connector.fetch(sql.Statement(statement_for(largest.table), ()))
+        rates = encode_rates(
+            {"lineitem (flat)": flat, "nested and special": nested_and_special(flat.num_rows)},
+            plan.lineitem_repeats,
+            progress,
+        )
+        arrow_bytes = flat.nbytes
         progress.add_task("peak RSS of a fresh server", total=None)
         memory = measure_memory(catalog, largest, arrow_bytes, UNCACHED)
         # The default settings: the first request is a miss, written to the cache and sent
@@ -539,6 +603,7 @@ def run(plan: Plan, progress: Progress) -> dict[str, Any]:
         stored = measure_memory(catalog, largest, arrow_bytes, {"LIVEDATA_CACHE_DIR": tmp})
         return {
             "datasets": results,
+            "json_encode_rates": rates,
             "memory": memory,
             "memory_stored_miss": stored,
             "versions": versions(adbc),
@@ -635,6 +700,11 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             f"{name}: service / {result['best_baseline']} = {result['ratio']:.3f} "
             f"({'meets' if result['meets_target'] else 'MISSES'} the <= {TARGET_RATIO} target); "
             f"ratio of the fastest runs {result['ratio_of_minimums']:.3f}"
+        )
+    for name, rate in report["json_encode_rates"].items():
+        console.print(
+            f"JSON encoder, {name}: {rate['rows']:,} rows in {rate['median_ms']:,.1f} ms = "
+            f"{rate['rows_per_second']:,} rows/s, {rate['json_mb_per_second']:,.1f} MB/s of JSON"
         )
     load = report["machine"]["load_average_at_start"][0]  # at the end it includes this run
     if load >= BUSY_LOAD:

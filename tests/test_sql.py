@@ -58,6 +58,18 @@ def test_an_empty_in_list_matches_nothing() -> None:
     assert statement.params == ()
 
 
+def test_a_cast_filter_casts_each_bound_value_never_the_column() -> None:
+    options = Options(
+        filters=[Filter("u", "eq", "x", cast="uuid"), Filter("m", "in", ["a", "b"], cast="mood")]
+    )
+    statement = sql.select_table("t", None, options, dialect="postgres", style="dollar")
+    assert statement.text == (
+        'SELECT * FROM "t" WHERE "u" = CAST($1 AS UUID)'
+        ' AND "m" IN (CAST($2 AS mood), CAST($3 AS mood))'
+    )
+    assert statement.params == ("x", "a", "b")
+
+
 def test_a_named_query_keeps_its_own_order_when_only_limited() -> None:
     named = sql.parse_named_query("SELECT a FROM t WHERE b = :b ORDER BY a", "mysql")
     statement = sql.select_named(named, {"b": 1}, Options(limit=5), dialect="mysql", style="format")

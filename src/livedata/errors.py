@@ -24,6 +24,7 @@ clients can switch on.
     │   ├── InvalidCursor       a paging cursor is forged, damaged, or not this caller's
     │   │   └── CursorExpired   a cursor past its time, or its snapshot is gone
     │   ├── CursorsNeedCache    paging with cursors asked where nothing is cached
+    │   ├── UnsupportedType     a column's type (or value) has no lossless encoding
     │   └── CostTooHigh         the source estimates the query over its cost limit
     ├── TooManyRequests         the caller must wait (429, with Retry-After)
     │   ├── RateLimited         the caller's request rate is over its limit
@@ -153,6 +154,23 @@ class LimitExceeded(RequestError):
     """The body is well-formed JSON but bigger than a configured bound allows."""
 
     code = "limit_exceeded"
+
+
+class UnsupportedType(RequestError):
+    """A column the source answered holds a type or value livedata cannot serve losslessly
+    (a PostgreSQL ``inet``, a date past year 9999). Refused by name rather than sent as
+    garbage; the client may leave the column out, the catalog may cast it in its SQL."""
+
+    code = "unsupported_type"
+
+    @classmethod
+    def for_column(cls, column: str, kind: str, why: str, fix: str) -> UnsupportedType:
+        return cls(
+            f"Column {column!r} ({kind}) cannot be served: {why}. Leave it out with `columns`, "
+            f"or {fix} in the catalog's SQL.",
+            column=column,
+            type=kind,
+        )
 
 
 class CostTooHigh(RequestError):

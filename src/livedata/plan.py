@@ -8,7 +8,6 @@ the schema, when a request needs one, is asked for beforehand (``livedata.schema
 
 from __future__ import annotations
 
-import decimal
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +16,13 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from livedata import sql
+from livedata import filters, sql
 from livedata.auth.restrict import check_applies, forced_params, table_filters
 from livedata.cache.key import cache_key
 from livedata.catalog import Catalog, QueryConfig, TableConfig
 from livedata.connectors.registry import connector_class
 from livedata.connectors.stream import Caps
+from livedata.encoders.json import type_name
 from livedata.errors import (
     InvalidOption,
     InvalidParameter,
@@ -34,7 +34,6 @@ from livedata.params import ParamSpec, convert_all
 from livedata.sql import ParamStyle
 
 MAX_OFFSET = 10_000_000
-MAX_DECIMAL_DIGITS = 76  # the widest decimal Arrow holds (decimal256)
 STATEMENTS_KEPT = 4096  # built SQL statements remembered by plan key, least recently used out
 # Settings of a source that do not change its results, so they stay out of cache keys.
 _NOT_IDENTITY = {
@@ -295,7 +294,7 @@ class Planner:
                 return sql.Options(columns=target.config.columns, offset=request.offset)
             return sql.Options(offset=request.offset)
         assert schema is not None, "the draft needs a schema"
-        every = allowed = {f.name: f.type for f in schema}
+        every = allowed = {f.name: f for f in schema}
         if isinstance(target.config, TableConfig) and target.config.columns:
             allowed = {n: t for n, t in allowed.items() if n in target.config.columns}
         columns = [_check_column(c, allowed) for c in request.columns or allowed]
@@ -314,71 +313,15 @@ def _specs(target: Target) -> dict[str, ParamSpec]:
     return target.config.params if isinstance(target.config, QueryConfig) else {}
 
 
-def _check_column(name: str, allowed: Mapping[str, pa.DataType]) -> str:
+def _check_column(name: str, allowed: Mapping[str, pa.Field]) -> str:
     if name not in allowed:
         raise InvalidOption.unknown_column(name, allowed)
     return name
 
 
-_FILTER_TYPES = (
-    (pa.types.is_integer, "int"),
-    (pa.types.is_floating, "float"),
-    (pa.types.is_boolean, "bool"),
-    (pa.types.is_timestamp, "datetime"),
-    (pa.types.is_date, "date"),
-)
-
-
-def _check_filter(index: int, f: sql.Filter, allowed: Mapping[str, pa.DataType]) -> sql.Filter:
-    column_type = allowed[_check_column(f.column, allowed)]
-    where = f"filters[{index}].value"
-    if f.op == "is_null":
-        if not isinstance(f.value, bool | None):
-            raise InvalidOption(f"{where} must be true or false for is_null.")
-        return f
-    if f.op == "contains" and not _is_text(column_type):
-        raise InvalidOption(f"{where}: contains needs a text column; {f.column!r} is not.")
-    spec = ParamSpec(
-        type=f"list[{_param_type(column_type)}]" if f.op == "in" else _param_type(column_type),
-        min_length=1 if f.op == "in" else None,
-    )
-    try:
-        value = spec.convert(where, f.value)
-    except InvalidParameter as exc:
-        rule = exc.details["rule"]
-        raise InvalidOption(f"{where} {rule} (got {f.value!r}).", filter=index) from exc
-    if pa.types.is_decimal(column_type):
-        try:
-            value = [_decimal(v) for v in value] if f.op == "in" else _decimal(value)
-        except decimal.InvalidOperation as exc:
-            raise InvalidOption(
-                f"{where} must be a decimal number of at most {MAX_DECIMAL_DIGITS} digits.",
-                filter=index,
-            ) from exc
-    return sql.Filter(f.column, f.op, value)
-
-
-def _decimal(text: str) -> decimal.Decimal:
-    """A finite decimal that every source can bind (NaN and huge exponents they refuse)."""
-    number = decimal.Decimal(text)
-    if not number.is_finite() or abs(number.adjusted()) >= MAX_DECIMAL_DIGITS:
-        raise decimal.InvalidOperation(text)
-    return number
-
-
-def _param_type(column_type: pa.DataType) -> str:
-    for test, name in _FILTER_TYPES:
-        if test(column_type):
-            return name
-    return "str"  # text, and decimals (converted exactly from their digits, never via float)
-
-
-def _is_text(column_type: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(column_type)
-        or pa.types.is_large_string(column_type)
-        or pa.types.is_string_view(column_type)
-    )
+def _check_filter(index: int, f: sql.Filter, allowed: Mapping[str, pa.Field]) -> sql.Filter:
+    field = allowed[_check_column(f.column, allowed)]
+    return filters.check(index, f, field, type_name(field.type))
 
 
 def invalidation_tag(catalog: Catalog, kind: str, name: str) -> str:

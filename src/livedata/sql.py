@@ -19,8 +19,10 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 ParamStyle = Literal["qmark", "dollar", "format"]
-FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains"]
-FILTER_OPS: tuple[FilterOp, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains")
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains", "has"]
+FILTER_OPS: tuple[FilterOp, ...] = (
+    *("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains", "has"),
+)
 
 _MARKER = "__ld_"
 _MARKER_RE = re.compile(r"__ld_(\d+)__")
@@ -49,6 +51,7 @@ class Filter:
     column: str
     op: FilterOp
     value: Any = None
+    cast: str | None = None  # the source type the bound value is cast to (a uuid, an enum)
 
 
 @dataclass(frozen=True)
@@ -165,14 +168,27 @@ def _column(name: str) -> exp.Column:
 def _condition(f: Filter, build: _Build) -> exp.Expr:
     column = _column(f.column)
     if f.op in _COMPARISONS:
-        return _COMPARISONS[f.op](this=column, expression=build.binder.bind(f.value))
+        return _COMPARISONS[f.op](this=column, expression=_value(f, f.value, build))
     if f.op == "in":
+        if f.cast is not None:  # each value cast on its own
+            return exp.In(this=column, expressions=[_value(f, v, build) for v in f.value])
         return exp.In(this=column, expressions=[build.binder.bind(list(f.value))])
     if f.op == "is_null":
         test = exp.Is(this=column, expression=exp.Null())
         return test if f.value in (None, True) else exp.Not(this=test)
+    if f.op == "has":  # a list holds the value: each dialect's own membership test
+        return exp.ArrayContains(this=column, expression=_value(f, f.value, build))
     position = exp.StrPosition(this=column, substr=build.binder.bind(f.value))
     return exp.GT(this=position, expression=exp.Literal.number(0))
+
+
+def _value(f: Filter, value: Any, build: _Build) -> exp.Expr:
+    """A bound value; cast to the column's source type when the filter names one, so the
+    column itself is compared as it is (and its index applies)."""
+    bound = build.binder.bind(value)
+    if f.cast is None:
+        return bound
+    return exp.cast(bound, exp.DataType.build(f.cast, dialect=build.dialect, udt=True))
 
 
 def _render(query: exp.Expr, build: _Build) -> Statement:

@@ -89,6 +89,19 @@ def test_null_is_shown_apart_from_text(tmp_path: Path) -> None:
     assert "(null)" in mine.stdout
 
 
+def test_the_table_shows_every_type_as_the_api_encodes_it(tmp_path: Path) -> None:
+    catalog = tmp_path / "types.toml"
+    catalog.write_text(
+        '[sources.m]\nkind = "duckdb"\n[queries.q]\nsource = "m"\n'
+        "sql = \"SELECT 'infinity'::DATE AS d, INTERVAL 1 DAY AS i, "
+        '[9007199254740993, 1] AS l, \'{\\"a\\": 1}\'::JSON AS j"\n'
+    )
+    done = run("query", "q", "-c", str(catalog))
+    assert done.returncode == 0, done.stderr
+    cells = [cell.strip() for cell in done.stdout.splitlines()[2].split("|")]
+    assert cells == ["infinity", "P1D", '["9007199254740993",1]', '{"a": 1}']
+
+
 def test_the_vertical_view_shows_one_block_per_row() -> None:
     done = run("query", "country", "-p", "codes=JPN", "-x")
     assert done.returncode == 0, done.stderr

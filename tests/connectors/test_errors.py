@@ -22,6 +22,7 @@ from typing import Any
 
 import adbc_driver_manager
 import duckdb
+import pyarrow as pa
 import pymysql
 import pytest
 
@@ -30,9 +31,15 @@ from livedata.connectors.base import Connector, ErrorKey
 from livedata.connectors.duckdb import DuckDBSource
 from livedata.connectors.registry import create_connector
 from livedata.connectors.sqlite import SQLiteSource
-from livedata.errors import LivedataError, QueryFailed, SourceUnavailable, StatementTimeout
+from livedata.errors import (
+    LivedataError,
+    QueryFailed,
+    SourceUnavailable,
+    StatementTimeout,
+    UnsupportedType,
+)
 from livedata.sql import Statement
-from tests.samples import Sample
+from tests.samples import KINDS, Sample
 
 Cause = Callable[[Sample, Path], BaseException]
 
@@ -97,6 +104,21 @@ def timed_out(sample: Sample, scratch: Path) -> BaseException:
 
 def bad_sql(sample: Sample, scratch: Path) -> BaseException:
     return raised(sample.connector(), "SELEC 1")
+
+
+def postgres_anonymous_record(sample: Sample, scratch: Path) -> BaseException:
+    """The driver cannot read records the server sent (an array of them; a record column
+    itself is refused by its type first): the connection is fine."""
+    return raised(sample.connector(), "SELECT ARRAY[ROW(1, 'a')]")
+
+
+def arrow_conversion(sample: Sample, scratch: Path) -> BaseException:
+    """Arrow's own error, as livedata's conversion of a source's answer raises it."""
+    try:
+        pa.array(["0000-00-00"]).cast(pa.date32())
+    except pa.ArrowInvalid as exc:
+        return exc
+    raise AssertionError("Arrow cast a zero date")
 
 
 def duckdb_file_cut_short(sample: Sample, scratch: Path) -> BaseException:
@@ -271,6 +293,8 @@ def case(
 ) -> Any:
     """``built``: why this fault cannot be caused here, for the few built as the driver would."""
     name = "no-row" if row is None else row.__name__ if isinstance(row, type) else str(row)
+    if row is None and error is UnsupportedType:
+        name = "arrow-conversion"
     return pytest.param(kind, row, error, cause, id=f"{kind}-{name}{'-built' if built else ''}")
 
 
@@ -333,6 +357,9 @@ CASES = [
     case("sqlite", "SQLITE_CANTOPEN", SourceUnavailable, sqlite_wal_unopenable),
     case("sqlite", "SQLITE_NOTADB", SourceUnavailable, sqlite_not_a_database),
     case("sqlite", None, QueryFailed, bad_sql),
+    case("postgres", "livedata:unreadable", UnsupportedType, postgres_anonymous_record),
+    # Never blamed on the source: the source answered, livedata could not convert it.
+    *(case(kind, None, UnsupportedType, arrow_conversion) for kind in KINDS),
 ]
 
 

@@ -22,10 +22,11 @@ def test_queries_lists_the_catalog_with_types(client: httpx.Client) -> None:
         "required": False,
     }
     assert region["params"]["region"]["required"] is True
-    assert {"name": "population", "type": "int64"} in region["columns"]
+    ordered = ["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null"]
+    assert {"name": "population", "type": "int64", "ops": ordered} in region["columns"]
     revenue = catalog["queries"]["revenue_by_shipmode"]
     assert revenue["params"]["shipped_from"]["default"] == "1994-01-01"
-    assert {"name": "revenue", "type": "decimal(38,4)"} in revenue["columns"]
+    assert {"name": "revenue", "type": "decimal(38,4)", "ops": ordered} in revenue["columns"]
 
 
 def test_queries_shows_only_the_columns_a_table_exposes(serve: Callable[..., str]) -> None:

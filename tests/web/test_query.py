@@ -232,7 +232,7 @@ def test_table_shaping(client: httpx.Client, body: dict[str, Any], expected: lis
             },
             422,
             "invalid_option",
-            "contains needs a text column",
+            "'contains' does not apply to column 'population' (int64); it takes eq, ne, lt",
             id="contains-type",
         ),
         pytest.param(

@@ -42,7 +42,7 @@ class Format(StrEnum):
 
 
 BINARY = (Format.ARROW, Format.PARQUET)
-OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains")  # livedata.sql.FILTER_OPS
+OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "contains", "has")  # sql.FILTER_OPS
 
 
 def query(

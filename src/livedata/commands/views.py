@@ -8,16 +8,14 @@ every character and cost one pass over the rows.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pyarrow as pa
+
+from livedata.encoders.json import json_columns
 
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 _ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
@@ -36,28 +34,15 @@ class Style:
 
 
 def text(value: Any) -> str:
-    """One value on one line: control characters escaped, binary as base64 (as in JSON)."""
+    """One JSON-encoded value on one line: control characters escaped, nested values (and
+    json values) as their JSON text."""
     if isinstance(value, str):
         return value.translate(_ESCAPES)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, list | dict | tuple):
-        return orjson.dumps(value, default=_jsonable).decode()
-    return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal | dt.date | dt.time | dt.timedelta):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    raise TypeError(type(value).__name__)
+    if isinstance(value, list | dict | orjson.Fragment):
+        return orjson.dumps(value).decode()
+    return str(value)  # an int or a finite float
 
 
 def width(rows: pa.Table, style: Style) -> int:
@@ -102,8 +87,10 @@ def _widths(rows: pa.Table, style: Style) -> list[int]:
 
 
 def _rows(rows: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Values as the JSON format encodes them: every type the API serves, infinities and
+    durations included, prints as the API would send it."""
     for batch in rows.to_batches(max_chunksize=4096):
-        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        yield from zip(*json_columns(batch), strict=True)
 
 
 def _is_number(kind: pa.DataType) -> bool:

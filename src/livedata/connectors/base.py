@@ -23,10 +23,19 @@ from typing import Any, ClassVar, Generic, TypeVar
 import pyarrow as pa
 
 from livedata.connectors.config import SourceBase
-from livedata.errors import LivedataError, QueryFailed, SourceUnavailable, StatementTimeout
+from livedata.errors import (
+    LivedataError,
+    QueryFailed,
+    SourceUnavailable,
+    StatementTimeout,
+    UnsupportedType,
+)
 from livedata.sql import ParamStyle, Statement
 
 Conn = TypeVar("Conn")
+# Field metadata a connector sets when the Arrow type does not say the source's type (a
+# PostgreSQL uuid arrives as text): the type a filter's bound value is cast to.
+CAST = b"livedata:cast"
 T = TypeVar("T")
 
 
@@ -51,6 +60,7 @@ class Fault(enum.Enum):
     TIMED_OUT = "timed out"  # the source cancelled the statement at statement_timeout
     UNAVAILABLE = "unavailable"  # the source or the connection is gone: the connection is dropped
     REJECTED = "rejected"  # the source refused this statement: its SQL, data or permissions
+    UNREADABLE = "unreadable"  # the source answered; the driver cannot read a value it sent
 
 
 def _no_code(exc: BaseException) -> None:
@@ -264,13 +274,27 @@ class Connector(ABC, Generic[Conn]):
         batches are read."""
 
     def translate(self, exc: BaseException) -> LivedataError:
-        """The error a client sees for driver exception ``exc``, by this connector's table."""
+        """The error a client sees for driver exception ``exc``, by this connector's table.
+        Arrow's own errors come from livedata's conversion of what the source answered:
+        like a value the driver cannot read, never blamed on the source."""
+        if isinstance(exc, pa.ArrowException) and self.errors.row(exc) is None:
+            return self.unreadable(str(exc))
         fault = self.errors.fault(exc)
         if fault is Fault.TIMED_OUT:
             return self.timed_out()
         if fault is Fault.UNAVAILABLE:
             return self.unavailable(self.errors.lost)
+        if fault is Fault.UNREADABLE:
+            return self.unreadable(self.errors.reason(exc))
         return self.rejected(self.errors.reason(exc))
+
+    def unreadable(self, why: str) -> UnsupportedType:
+        """The error for a result the source sent that livedata cannot convert."""
+        return UnsupportedType(
+            f"Source {self.name!r} answered, but livedata cannot convert its result ({why}). "
+            "Cast the column to text in the catalog's SQL.",
+            source=self.name,
+        )
 
     def _disconnect(self, conn: Conn) -> None:
         with contextlib.suppress(Exception):  # closing a dead connection may fail; nothing to do

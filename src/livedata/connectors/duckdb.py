@@ -14,11 +14,13 @@ from typing import Any, Literal, Self
 
 import duckdb
 import orjson
+import pyarrow as pa
 from pydantic import Field, model_validator
 
-from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.base import CAST, Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import SourceBase
 from livedata.connectors.watchdog import Watchdog
+from livedata.errors import UnsupportedType
 from livedata.sql import Statement
 
 WATCHDOG = Watchdog()
@@ -105,7 +107,8 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
         # it on an idle connection (checked with duckdb 2.0), so the next query is not hit.
         cancel = WATCHDOG.after(self.config.statement_timeout, conn.interrupt)
         try:
-            reader = conn.sql(statement.text, params=list(statement.params)).to_arrow_reader()
+            relation = conn.sql(statement.text, params=list(statement.params))
+            reader = relation.to_arrow_reader()
         except BaseException:
             cancel()
             raise
@@ -114,7 +117,10 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             cancel()
             reader.close()
 
-        return Cursor(reader.schema, iter(reader), close)
+        schema = _typed_schema(reader.schema, [str(kind) for kind in relation.types])
+        if schema.equals(reader.schema, check_metadata=True):
+            return Cursor(reader.schema, iter(reader), close)
+        return Cursor(schema, (_typed(batch, schema) for batch in reader), close)
 
     def estimate(self, statement: Statement) -> float:
         """DuckDB estimates rows, not cost: the sum of every operator's estimated rows."""
@@ -132,6 +138,44 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
             if self._scratch is not None:
                 self._scratch.cleanup()
                 self._scratch = None
+
+
+# DuckDB types whose Arrow form loses what they hold.
+_LOSSY = {
+    "BIT": "DuckDB exports its internal bytes",
+    "TIME WITH TIME ZONE": "DuckDB exports the time without its offset",
+}
+
+
+def _typed_schema(schema: pa.Schema, kinds: list[str]) -> pa.Schema:
+    """Refuse the types whose Arrow form is lossy or has no encoding (BIT, TIMETZ, BIGNUM,
+    unions), before a row is read. DuckDB sends JSON and UUID columns (and a few others) as
+    text. JSON is typed as JSON,
+    so its values are served as JSON; the others name their DuckDB type, so a filter's value
+    is cast to it (``livedata.filters``)."""
+    fields = []
+    for field, kind in zip(schema, kinds, strict=True):
+        why = _LOSSY.get(kind)
+        if why is None and (isinstance(field.type, pa.OpaqueType) or pa.types.is_union(field.type)):
+            why = "Arrow receives it as a value JSON, CSV and Parquet cannot hold"
+        if why is not None:
+            raise UnsupportedType.for_column(field.name, kind, why, "cast it to text")
+        if kind == "JSON":
+            field = field.with_type(pa.json_())
+        elif field.type == pa.string() and kind != "VARCHAR":
+            field = field.with_metadata({CAST: kind.encode()})
+        fields.append(field)
+    return pa.schema(fields)
+
+
+def _typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    columns = [
+        pa.ExtensionArray.from_storage(field.type, column)
+        if isinstance(field.type, pa.JsonType)
+        else column
+        for field, column in zip(schema, batch.columns, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _estimated_rows(node: dict[str, Any]) -> float:

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pymysql
 from pydantic import Field
 from pymysql.constants import FIELD_TYPE, FLAG
 
 from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import ServerSource
+from livedata.errors import UnsupportedType
 from livedata.sql import Statement
 
 
@@ -38,10 +38,11 @@ _TYPES: dict[int, pa.DataType] = {
     **dict.fromkeys((_T.FLOAT, _T.DOUBLE), pa.float64()),
     **dict.fromkeys((_T.DATE, _T.NEWDATE), pa.date32()),
     **dict.fromkeys((_T.DATETIME, _T.TIMESTAMP), pa.timestamp("us")),
-    _T.TIME: pa.time64("us"),
+    _T.TIME: pa.duration("us"),  # -838:59:59 to 838:59:59: a duration, not a time of day
     _T.NULL: pa.null(),
-    _T.JSON: pa.string(),
+    _T.JSON: pa.json_(),  # MySQL's; MariaDB's JSON is LONGTEXT on the wire, so text
 }
+_TYPE_NAMES = {code: name for name, code in vars(FIELD_TYPE).items() if isinstance(code, int)}
 _BINARY_CHARSET = 63
 _ACCOUNT = re.compile(r"'[^']*'@'[^']*'")  # "denied to user 'app'@'10.0.0.5'"
 
@@ -149,13 +150,28 @@ class MySQLConnector(Connector[pymysql.Connection]):
 
 def _column(field: Any, values: Sequence[Any]) -> pa.Array:
     arrow_type = _arrow_type(field)
-    if arrow_type in (pa.string(), pa.binary(), pa.null()):
+    if arrow_type in (pa.string(), pa.binary(), pa.null(), pa.json_()):
         return pa.array(values, arrow_type)
-    text = pa.array(values, pa.string())
-    if arrow_type == pa.time64("us"):
-        # Arrow casts text to a timestamp but not to a time of day; go through the former.
-        text = pc.binary_join_element_wise("1970-01-01 ", text, "").cast(pa.timestamp("us"))
-    return text.cast(arrow_type)
+    if arrow_type == pa.duration("us"):
+        return pa.array([None if v is None else _microseconds(v) for v in values], arrow_type)
+    try:
+        return pa.array(values, pa.string()).cast(arrow_type)
+    except pa.ArrowInvalid as exc:  # a zero date ("0000-00-00") has no Arrow value
+        raise UnsupportedType.for_column(
+            field.name,
+            _TYPE_NAMES.get(field.type_code, str(arrow_type)),
+            f"Arrow cannot hold one of its values ({exc})",
+            "cast it to text, or map zero dates to NULL with NULLIF(col, 0)",
+        ) from exc
+
+
+def _microseconds(time: str) -> int:
+    """A TIME value ("-838:59:59.500000") in microseconds; Arrow casts no text to a duration."""
+    hours, minutes, seconds = time.removeprefix("-").split(":")
+    whole, _, fraction = seconds.partition(".")
+    value = ((int(hours) * 60 + int(minutes)) * 60 + int(whole)) * 10**6
+    value += int(fraction.ljust(6, "0")[:6])
+    return -value if time.startswith("-") else value
 
 
 def _arrow_type(field: Any) -> pa.DataType:

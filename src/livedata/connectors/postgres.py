@@ -8,7 +8,7 @@ accident. Autocommit keeps an idle pooled connection out of any transaction.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 from urllib.parse import quote
 
@@ -20,8 +20,9 @@ import pyarrow.compute as pc
 from adbc_driver_postgresql import StatementOptions
 from pydantic import Field
 
-from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
+from livedata.connectors.base import CAST, Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import ServerSource
+from livedata.errors import UnsupportedType
 from livedata.sql import Statement
 
 _EXPLAIN = "EXPLAIN (FORMAT JSON)"
@@ -33,8 +34,16 @@ class PostgresSource(ServerSource):
     user: str = "postgres"
 
 
+_UNREADABLE = "livedata:unreadable"
+
+
 def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(exc, "sqlstate", None) or None
+    """The server's SQLSTATE; for the driver's failure to read a value the server sent (an
+    anonymous record), which carries none, a code of our own."""
+    code = getattr(exc, "sqlstate", None) or None
+    if code is None and "ReadRecord failed" in str(exc):
+        return _UNREADABLE
+    return code
 
 
 def _message(exc: BaseException) -> str:
@@ -50,6 +59,7 @@ ERRORS = ErrorTable(
         "08": Fault.UNAVAILABLE,  # connection exceptions
         "57P01": Fault.UNAVAILABLE,  # admin_shutdown: the session was terminated
         "57P02": Fault.UNAVAILABLE,  # crash_shutdown: another server process crashed
+        _UNREADABLE: Fault.UNREADABLE,  # the connection is fine: the driver misread a value
         # libpq's own errors carry no SQLSTATE: the server closed the connection, or had before.
         adbc_driver_manager.OperationalError: Fault.UNAVAILABLE,
     },
@@ -111,14 +121,15 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
                 cursor.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
             cursor.execute(statement.text, statement.params)
             reader = _reader(cursor)
+            _refuse_unservable(reader.schema)
             if _undeclared_numeric(reader.schema):  # its scale is known only at the end
                 table = _plain(reader.read_all())
                 cursor.close()
                 return Cursor.of(table)
+            schema = _plain(reader.schema.empty_table()).schema
         except BaseException:
             cursor.close()
             raise
-        schema = _plain(reader.schema.empty_table()).schema
         return Cursor(schema, _converted(reader, schema), cursor.close)
 
     def estimate(self, statement: Statement) -> float:
@@ -144,22 +155,122 @@ def _plain(table: pa.Table) -> pa.Table:
     """Replace the driver's extension types with the plain ones the other connectors return.
 
     NUMERIC arrives as text: it becomes a decimal with the column's declared precision and
-    scale, or, for a NUMERIC without them (``sum()`` of a decimal), the largest scale among
-    its values. UUID becomes its canonical text, JSON its text.
+    scale, or, for a NUMERIC without them (``sum()`` of a decimal, arrays), the largest scale
+    among its values. UUID becomes its canonical text; JSON stays Arrow's json type, so its
+    values are served as JSON. Types the driver sends in PostgreSQL's binary form (inet,
+    ranges, bit strings...) and money (integer cents, without the currency's scale) are
+    refused by name.
     """
-    columns = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if isinstance(field.type, pa.UuidType):
-            column = pa.array(
-                [None if u is None else str(u) for u in column.to_pylist()], pa.string()
+    columns = [
+        _plain_column(field, column)
+        for field, column in zip(table.schema, table.columns, strict=True)
+    ]
+    fields = [
+        _field(field, column.type) for field, column in zip(table.schema, columns, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+_TEXT_TYPES = {"text", "varchar", "bpchar", "name", "char"}
+
+
+def _field(raw: pa.Field, kind: pa.DataType) -> pa.Field:
+    """The column's field; one that arrives as text but is no text type in PostgreSQL (a
+    uuid, an enum) names that type, so a filter's value is cast to it (``filters``)."""
+    source = (raw.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
+    if kind == pa.string() and source and source not in _TEXT_TYPES:
+        return pa.field(raw.name, kind, metadata={CAST: source.encode()})
+    return pa.field(raw.name, kind)
+
+
+def _plain_column(field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    metadata = field.metadata or {}
+    if isinstance(field.type, pa.UuidType):
+        return pa.chunked_array(
+            [[None if u is None else str(u) for u in column.to_pylist()]], pa.string()
+        )
+    if isinstance(field.type, pa.JsonType):
+        return column
+    if isinstance(field.type, pa.OpaqueType) and field.type.type_name == "numeric":
+        return _decimal(_storage(column), int(metadata.get(b"POSTGRESQL:typmod", b"-1")))
+    if field.type in _INFINITIES:
+        return _infinities(column, *_INFINITIES[field.type])
+    if pa.types.is_list(field.type):  # arrays: their items as the same types at the top
+        item = field.type.value_type
+        if isinstance(item, pa.OpaqueType):  # numeric, the only opaque type _opaque lets by
+            return _items(column, lambda values: _decimal(_storage(values), -1))
+        if item in _INFINITIES:
+            return _items(column, lambda values: _infinities(values, *_INFINITIES[item]))
+    return column
+
+
+def _refuse_unservable(schema: pa.Schema) -> None:
+    """Refuse, before a row is read, the columns no conversion can serve."""
+    for field in schema:
+        kind = (field.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
+        if kind == "record":
+            raise UnsupportedType.for_column(
+                field.name,
+                "record",
+                "the driver cannot read anonymous records",
+                "select its fields as columns",
             )
-        elif isinstance(field.type, pa.BaseExtensionType):
-            metadata = field.metadata or {}
-            column = pa.chunked_array([c.storage for c in column.chunks], field.type.storage_type)
-            if metadata.get(b"POSTGRESQL:type") == b"numeric":
-                column = _decimal(column, int(metadata.get(b"POSTGRESQL:typmod", b"-1")))
-        columns.append(column)
-    return pa.Table.from_arrays(columns, names=table.column_names)
+        if kind == "money" or _opaque(field.type):
+            why = (
+                "the driver sends it as integer cents"
+                if kind == "money"
+                else "the driver sends it in PostgreSQL's binary form"
+            )
+            fix = (
+                "cast it to numeric" if kind == "money" else f"cast it to text ({field.name}::text)"
+            )
+            raise UnsupportedType.for_column(field.name, kind or str(field.type), why, fix)
+
+
+def _opaque(kind: pa.DataType) -> bool:
+    """Whether values of ``kind`` hold PostgreSQL's binary form (inet, ranges, bit...);
+    numeric arrives opaque too, but as text."""
+    if pa.types.is_list(kind):
+        return _opaque(kind.value_type)
+    return isinstance(kind, pa.OpaqueType) and kind.type_name != "numeric"
+
+
+def _storage(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pa.chunked_array([c.storage for c in column.chunks], column.type.storage_type)
+
+
+def _items(
+    column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], pa.ChunkedArray]
+) -> pa.ChunkedArray:
+    """A list column with ``convert`` applied to its items."""
+    array = column.combine_chunks()
+    values = convert(pa.chunked_array([array.values])).combine_chunks()
+    return pa.chunked_array([pa.ListArray.from_arrays(array.offsets, values, mask=array.is_null())])
+
+
+# The driver moves PostgreSQL's infinities (the largest and smallest values of its types) from
+# PostgreSQL's epoch (2000) to Arrow's (1970) and so wraps them around; they become the Arrow
+# type's own extremes, which DuckDB uses for its infinities too.
+_INFINITIES = {
+    pa.date32(): (pa.int32(), -(2**31) + 10_957 - 1, 2**31 - 1),
+    **{
+        pa.timestamp("us", tz): (pa.int64(), -(2**63) + 946_684_800_000_000 - 1, 2**63 - 1)
+        for tz in (None, "UTC")
+    },
+}
+
+
+def _infinities(
+    column: pa.ChunkedArray, storage: pa.DataType, wrapped: int, highest: int
+) -> pa.ChunkedArray:
+    """``wrapped``: where +infinity lands; -infinity lands one above it."""
+    raw = column.cast(storage)
+    low = pc.min(raw).as_py()
+    if low is None or low > wrapped + 1:
+        return column
+    raw = pc.if_else(pc.equal(raw, wrapped), pa.scalar(highest, storage), raw)
+    raw = pc.if_else(pc.equal(raw, wrapped + 1), pa.scalar(-highest, storage), raw)
+    return raw.cast(column.type)
 
 
 def _reader(cursor: adbc_pg.Cursor) -> pa.RecordBatchReader:
@@ -175,17 +286,23 @@ def _converted(reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.R
     for raw in reader:
         table = _plain(pa.Table.from_batches([raw], reader.schema))
         if table.schema != schema:
-            raise ValueError(
-                "a NUMERIC column holds NaN or Infinity, which a decimal cannot; "
-                "cast it to float or text in the SQL"
+            changed = next(f for f, g in zip(table.schema, schema, strict=True) if f != g)
+            raise UnsupportedType.for_column(
+                changed.name,
+                "numeric",
+                "it holds NaN or Infinity, which a decimal cannot",
+                "cast it to float8 or text",
             )
         yield from table.to_batches()
 
 
 def _undeclared_numeric(schema: pa.Schema) -> bool:
     return any(
-        (field.metadata or {}).get(b"POSTGRESQL:type") == b"numeric"
-        and int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1")) < 4
+        (field.metadata or {}).get(b"POSTGRESQL:type") == b"_numeric"
+        or (
+            (field.metadata or {}).get(b"POSTGRESQL:type") == b"numeric"
+            and int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1")) < 4
+        )
         for field in schema
     )
 

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from livedata.connectors.base import Connector, Cursor, ErrorTable, Fault
 from livedata.connectors.config import SourceBase
+from livedata.errors import UnsupportedType
 from livedata.sql import Statement
 
 _PROGRESS_STEPS = 10_000  # virtual machine steps between two deadline checks
@@ -118,6 +119,6 @@ def _column(name: str, values: Sequence[Any]) -> pa.Array:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         kinds = sorted({type(v).__name__ for v in values if v is not None})
-        raise ValueError(
-            f"column {name!r} mixes value types ({', '.join(kinds)}); CAST it in the SQL"
+        raise UnsupportedType.for_column(
+            name, " and ".join(kinds), "its values mix types, and a column has one", "CAST it"
         ) from exc

@@ -34,6 +34,8 @@ class Passing:
 
 
 Meta = Callable[[], Mapping[str, Any]]  # asked for after the last row: counts are known then
+TRUNCATED = "livedata:truncated"  # in Arrow and Parquet metadata: "true" when max_rows cut it
+ROWS = "livedata:rows"  # and how many rows the body holds
 
 
 class Encoder(ABC):
@@ -43,9 +45,20 @@ class Encoder(ABC):
     name: ClassVar[str]
     media_type: ClassVar[str]
 
+    # Whether the body itself says, at its end, that the result was cut (JSON's meta, an
+    # Arrow or Parquet footer, NDJSON's last line). A format that cannot (CSV) is never
+    # streamed before its end is known, so its headers always say it (see web.responses).
+    says_truncated: ClassVar[bool] = True
+
     @abstractmethod
     def encode(self, rows: RecordBatches, meta: Meta) -> Iterator[bytes]:
         """Yield the response body in chunks."""
+
+
+def footer(meta: Meta) -> dict[str, str]:
+    """The counts as Arrow and Parquet key-value metadata, written after the last row."""
+    counts = meta()
+    return {ROWS: str(counts["rows"]), TRUNCATED: str(bool(counts["truncated"])).lower()}
 
 
 def batches(rows: RecordBatches, max_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:

@@ -1,4 +1,9 @@
-"""Newline-delimited JSON: one object per row, the same value encodings as the JSON format."""
+"""Newline-delimited JSON: one object per row, the same value encodings as the JSON format.
+
+A result cut at the source's ``max_rows`` (or ``max_bytes``) ends with one more line,
+``{"$meta": {"rows": N, "truncated": true}}``; a complete one has no such line, so rows read
+line by line stay rows.
+"""
 
 from __future__ import annotations
 
@@ -22,3 +27,7 @@ class NDJSONEncoder(Encoder):
                 orjson.dumps(dict(zip(names, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
                 for row in zip(*columns, strict=True)
             )
+        counts = meta()
+        if counts["truncated"]:
+            marker = {"$meta": {"rows": counts["rows"], "truncated": True}}
+            yield orjson.dumps(marker, option=orjson.OPT_APPEND_NEWLINE)

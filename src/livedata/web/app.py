@@ -13,13 +13,12 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 from starlette.responses import Response
 
-from livedata import __version__
+from livedata import __version__, filters
 from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.auth.credentials import Authenticator
 from livedata.auth.exposure import check_exposure
 from livedata.bounds import RequestBounds
 from livedata.catalog import Catalog, load_catalog
-from livedata.encoders.json import describe_columns
 from livedata.errors import RateLimited
 from livedata.plan import QueryRequest
 from livedata.quota.rate import RateLimiter
@@ -155,10 +154,10 @@ async def maintain_forever(round_: Callable[[], None], interval: float) -> NoRet
 
 
 async def _describe(catalog: Catalog, service: QueryService, caller: Caller) -> dict[str, Any]:
-    async def columns(kind: str, name: str) -> list[dict[str, str]] | None:
+    async def columns(kind: str, name: str) -> list[dict[str, Any]] | None:
         request = QueryRequest(table=name) if kind == "table" else QueryRequest(query=name)
         schema = await service.schemas.visible(service.planner.resolve(request), caller.id)
-        return None if schema is None else describe_columns(schema)
+        return None if schema is None else filters.describe(schema)
 
     tables = {
         name: {

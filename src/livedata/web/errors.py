@@ -37,6 +37,7 @@ STATUS: dict[type[errors.LivedataError], int] = {
     errors.Forbidden: 403,
     errors.LimitExceeded: 422,
     errors.CostTooHigh: 422,
+    errors.UnsupportedType: 422,
     errors.RateLimited: 429,
     errors.BudgetExhausted: 429,
     errors.TooManyRequests: 429,

@@ -21,7 +21,10 @@ class Filter(_Body):
     """One condition; all filters must hold (AND)."""
 
     column: str = Field(max_length=256)
-    op: FilterOp = Field(description="eq, ne, lt, le, gt, ge, in, is_null, contains")
+    op: FilterOp = Field(
+        description="eq, ne, lt, le, gt, ge, in, is_null, contains, has; the ops each column "
+        "takes are listed in /queries"
+    )
     value: JSONScalar | list[JSONScalar] = Field(
         default=None,
         description="A value; a list for `in`; true/false for `is_null` (default true).",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import mmap
 import re
+import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 import anyio.to_thread
 import orjson
@@ -178,6 +179,8 @@ async def _live_response(
         headers.update(_counts(result.header(), total_ms))
         return Response(status_code=304, headers=headers), None
     head, more = await _first_bytes(result.body, STREAM_ABOVE_BYTES)
+    if more and not encoder.says_truncated:
+        return await _spooled(result, encoder, head, total_ms), None
     if more:
         headers = {
             "Vary": VARY,
@@ -208,6 +211,43 @@ async def _live_response(
 
 # A big miss goes out before its entry is committed: whether the cache stored it is not known.
 _STREAMING_STATUS = {Status.MISS: "livedata; fwd=miss"}
+
+
+async def _spooled(
+    result: LiveResult, encoder: Encoder, head: list[bytes], total_ms: float
+) -> Response:
+    """A big body in a format that cannot say in itself that it was cut (CSV): written to a
+    temporary file to its end, then sent with its counts (``X-Truncated``) in the headers."""
+    spool = await anyio.to_thread.run_sync(tempfile.TemporaryFile)
+    try:
+        for chunk in head:
+            await anyio.to_thread.run_sync(spool.write, chunk)
+        async for chunk in result.body:
+            await anyio.to_thread.run_sync(spool.write, chunk)
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        await result.body.aclose()
+    headers = {
+        "Vary": VARY,
+        "Cache-Status": _STREAMING_STATUS.get(result.status, result.status.cache_status),
+        "Cache-Control": "no-store",
+        "Content-Length": str(spool.tell()),
+        **_counts(result.header(), total_ms),
+    }
+    return StreamingResponse(
+        _read(spool),
+        media_type=encoder.media_type,
+        headers=headers,
+        background=BackgroundTask(spool.close),
+    )
+
+
+async def _read(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    spool.seek(0)
+    while chunk := await anyio.to_thread.run_sync(spool.read, SLICE_BYTES):
+        yield chunk
 
 
 def _counts(header: EntryHeader, total_ms: float) -> dict[str, str]:
