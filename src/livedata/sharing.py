@@ -3,17 +3,21 @@ this node's entries offered to the others.
 
 A node that is about to fetch a key first asks Redis for the key's newest committed object
 (``Cluster.latest``); if it is still good (fresh, newer than what it replaces, fetched under
-the current invalidation counters) it is downloaded into the local tier and answers. A node
-that fetched a key uploads the entry file as it is (the same checked container), with a
-conditional create, then names it the newest (fenced: a node that lost its lease cannot
-replace a newer one), which wakes the other nodes' waiters. Without object storage or Redis,
-both are no-ops: every node is a cache of its own.
+the current invalidation counters) it is downloaded into the local tier, rewritten in the
+local format if the shared tier stores another, and answers. A node that fetched a key
+uploads the entry (the same checked container, in the shared tier's format:
+``LIVEDATA_CACHE_SHARED_FORMAT``, compressed because objects cross a network; see
+docs/cache-formats.md), with a conditional create, then names it the newest (fenced: a node
+that lost its lease cannot replace a newer one), which wakes the other nodes' waiters.
+Without object storage or Redis, both are no-ops: every node is a cache of its own.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+
+from anyio import to_thread
 
 from livedata.cache.entries import Entry, ResultCache
 from livedata.cache.shared import SharedTier
@@ -45,12 +49,16 @@ class Sharing:
         if pointer is None or not self._good(pointer, replaces):
             return None
         scratch = cache.store.scratch(key)
+        local = None
         try:
             if not await self.shared.download(pointer.name, scratch):
                 return None
-            entry = cache.adopt(key, scratch)
+            local = await to_thread.run_sync(cache.from_shared, key, scratch, self.shared.format)
+            entry = None if local is None else cache.adopt(key, local)
         finally:
             scratch.unlink(missing_ok=True)
+            if local is not None:
+                local.unlink(missing_ok=True)
         if entry is None:  # damaged or foreign: never served, and the next fetch replaces it
             log.warning("shared object %s failed its check; fetching it again", pointer.name)
             await self.cluster.forget(key, pointer.fence)
@@ -65,12 +73,21 @@ class Sharing:
             and self.cluster.is_current(header_tags, pointer.generations, pointer.created)
         )
 
-    async def offer(self, entry: Entry, lease: Lease) -> None:
-        """Upload ``entry`` under the lease's fence and name it the key's newest."""
+    async def offer(self, cache: ResultCache, entry: Entry, lease: Lease) -> None:
+        """Upload ``entry`` in the shared tier's format under the lease's fence and name it
+        the key's newest."""
         if self.shared is None or lease.fence == 0:
             return  # no object storage, or Redis is down: nobody could find it
         name = SharedTier.name(entry.key, lease.fence)
-        if not await self.shared.upload(name, entry.stored.path):
+        path = await to_thread.run_sync(cache.export, entry, self.shared.format)
+        if path is None:
+            return
+        try:
+            uploaded = await self.shared.upload(name, path)
+        finally:
+            if path != entry.stored.path:
+                path.unlink(missing_ok=True)
+        if not uploaded:
             return
         header = entry.header
         pointer = Pointer(
