@@ -303,28 +303,35 @@ def table_text(link: str, shape: str, cells: dict[str, Any]) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
+    """Per shape, a shared hit (top) and an upload (bottom), per link and format."""
     results = report["results"]
     shape_names = list(next(iter(results.values())))
-    figure = Figure(figsize=(5 * len(shape_names), 4.6), layout="constrained")
-    axes = figure.subplots(1, len(shape_names), squeeze=False)[0]
+    figure = Figure(figsize=(5 * len(shape_names), 8), layout="constrained")
+    grid = figure.subplots(2, len(shape_names), squeeze=False)
     width = 0.8 / len(FORMATS)
-    for axis, shape in zip(axes, shape_names, strict=True):
-        for i, fmt in enumerate(FORMATS):
-            heights = [results[link][shape][fmt]["get"]["median"] * 1000 for link in results]
-            axis.bar([x + i * width for x in range(len(results))], heights, width, label=fmt)
-        axis.set_xticks(
-            [x + 0.4 - width / 2 for x in range(len(results))],
-            [link.replace(": ", "\n") for link in results],
-            fontsize=8,
-        )
-        axis.set_yscale("log")
-        axis.set_ylabel("ms to get an entry (download, check, decode, store), median")
-        axis.set_title(shape)
-    axes[0].legend(fontsize=8)
+    for row, (what, label) in enumerate(
+        (("get", "ms to get: download, check, decode, store"), ("upload", "ms to upload"))
+    ):
+        for axis, shape in zip(grid[row], shape_names, strict=True):
+            for i, fmt in enumerate(FORMATS):
+                heights = [results[link][shape][fmt][what]["median"] * 1000 for link in results]
+                axis.bar([x + i * width for x in range(len(results))], heights, width, label=fmt)
+            axis.set_xticks(
+                [x + 0.4 - width / 2 for x in range(len(results))],
+                [link.replace(": ", "\n") for link in results],
+                fontsize=8,
+            )
+            axis.set_yscale("log")
+            axis.set_ylabel(f"{label} (median)", fontsize=9)
+            axis.set_title(f"{shape}: {what}")
+    grid[0][0].legend(fontsize=8)
     load = report["machine"]["load_average_at_start"][0]
-    figure.suptitle(f"livedata shared tier: a shared hit per stored format (load {load:.2f})")
+    figure.suptitle(
+        f"livedata shared tier: an entry through object storage, per stored format "
+        f"(load average {load:.2f} at start)"
+    )
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=90)
 
 
 def main() -> None:
