@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
+import pyarrow as pa
 from anyio import to_thread
 
 from livedata.cache.entries import Entry, ResultCache
+from livedata.cache.formats.base import CacheFormat
 from livedata.cache.shared import SharedTier
 from livedata.cluster import Cluster, Lease, Pointer
 
@@ -53,7 +56,7 @@ class Sharing:
         try:
             if not await self.shared.download(pointer.name, scratch):
                 return None
-            local = await to_thread.run_sync(cache.from_shared, key, scratch, self.shared.format)
+            local = await to_thread.run_sync(from_shared, cache, key, scratch, self.shared.format)
             entry = None if local is None else cache.adopt(key, local)
         finally:
             scratch.unlink(missing_ok=True)
@@ -79,7 +82,7 @@ class Sharing:
         if self.shared is None or lease.fence == 0:
             return  # no object storage, or Redis is down: nobody could find it
         name = SharedTier.name(entry.key, lease.fence)
-        path = await to_thread.run_sync(cache.export, entry, self.shared.format)
+        path = await to_thread.run_sync(export, cache, entry, self.shared.format)
         if path is None:
             return
         try:
@@ -96,3 +99,36 @@ class Sharing:
         )  # fmt: skip
         if not await self.cluster.point(lease, pointer):
             await self.shared.delete(name)  # a newer fetch was named meanwhile
+
+
+def export(cache: ResultCache, entry: Entry, shared: CacheFormat) -> Path | None:
+    """The file to upload for ``entry`` to a shared tier that stores ``shared``: the entry
+    file itself in the same format, else a container written in the cache's ``tmp/`` that the
+    caller removes (None if the disk refuses). Run in a thread: it decodes and encodes rows."""
+    if shared.name == cache.format.name:
+        return entry.stored.path
+    table = cache.format.loads(entry.stored.payload)
+    header = {**entry.stored.header, "format": shared.name}
+    stored = cache.store.write(cache.store.scratch(entry.key), shared.dumps(table), header)
+    return None if stored is None else stored.path
+
+
+def from_shared(cache: ResultCache, key: str, scratch: Path, shared: CacheFormat) -> Path | None:
+    """A downloaded object in the shared format ``shared`` rewritten in the cache's format,
+    ready for ``ResultCache.adopt`` (its digest is checked first); None when it is damaged or
+    does not decode. Any other object is handed on as it is, for ``adopt`` to judge. Run in a
+    thread, like ``export``."""
+    stored = cache.store.read(scratch)
+    if stored is None:
+        return None
+    if stored.header.get("format") != shared.name or shared.name == cache.format.name:
+        return scratch
+    try:
+        table = shared.loads(stored.payload)
+    except (pa.ArrowException, ValueError) as exc:  # the digest matched: a foreign writer
+        cache.store.remove(scratch)
+        log.warning("shared object for %s does not decode: %s", key, exc)
+        return None
+    header = {**stored.header, "format": cache.format.name}
+    local = cache.store.write(cache.store.scratch(key), cache.format.dumps(table), header)
+    return None if local is None else local.path

@@ -166,36 +166,6 @@ class ResultCache:
         known before the rows (it sizes the room the final one gets)."""
         return EntryWriter(self, key, provisional)
 
-    def export(self, entry: Entry, shared: CacheFormat) -> Path | None:
-        """The file to upload for ``entry`` to a shared tier that stores ``shared``: the entry
-        file itself in the same format, else a container written in ``tmp/`` that the caller
-        removes (None if the disk refuses). Runs in a thread: it decodes and encodes rows."""
-        if shared.name == self.format.name:
-            return entry.stored.path
-        table = self.format.loads(entry.stored.payload)
-        header = {**entry.stored.header, "format": shared.name}
-        stored = self.store.write(self.store.scratch(entry.key), shared.dumps(table), header)
-        return None if stored is None else stored.path
-
-    def from_shared(self, key: str, scratch: Path, shared: CacheFormat) -> Path | None:
-        """A downloaded object in the shared format ``shared`` rewritten in this cache's format,
-        ready for ``adopt`` (its digest is checked first); None when it is damaged or cannot be
-        decoded. Any other object is handed on as it is, for ``adopt`` to judge."""
-        stored = self.store.read(scratch)
-        if stored is None:
-            return None
-        if stored.header.get("format") != shared.name or shared.name == self.format.name:
-            return scratch
-        try:
-            table = shared.loads(stored.payload)
-        except (pa.ArrowException, ValueError) as exc:  # the digest matched: a foreign writer
-            self.store.remove(scratch)
-            log.warning("shared object for %s could not be read: %s", key, exc)
-            return None
-        header = {**stored.header, "format": self.format.name}
-        local = self.store.write(self.store.scratch(key), self.format.dumps(table), header)
-        return None if local is None else local.path
-
     def adopt(self, key: str, scratch: Path) -> Entry | None:
         """Take in an entry another node wrote (downloaded to ``scratch``): checked like any
         file read, and settled like one written here. None when it is damaged or foreign."""

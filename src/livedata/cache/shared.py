@@ -2,7 +2,7 @@
 
 Objects are the same checked containers as the disk entries (``store.py``), in the shared
 tier's own format (``LIVEDATA_CACHE_SHARED_FORMAT``, rewritten in each node's format on the
-way in and out: ``ResultCache.export`` and ``from_shared``), named
+way in and out: ``livedata.sharing``), named
 ``<prefix>/entries/<key[:2]>/<key>/<fence>``: a fence comes with the key's lease
 (``livedata.cluster``), so each fetch writes an object of its own, and a conditional create
 (``If-None-Match: *``) means two nodes never overwrite each other's committed entry. A node
