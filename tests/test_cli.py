@@ -117,6 +117,8 @@ def test_sample_load_into_postgres(tmp_path: Path, sample_of: Callable[[str], Sa
     [
         ("LIVEDATA_CACHE_FORMAT", "csv", "does not keep every type"),
         ("LIVEDATA_CACHE_FORMAT", "arow", "Did you mean 'arrow'"),
+        ("LIVEDATA_CACHE_SHARED_FORMAT", "pickle", "may run code when read"),
+        ("LIVEDATA_CACHE_SHARED_FORMAT", "arrow-zstf", "Did you mean 'arrow-zstd'"),
         ("LIVEDATA_PORT", "abc", "valid integer"),
         ("LIVEDATA_CACHE_TTL", "-1", "greater than or equal to 0"),
     ],

@@ -211,7 +211,7 @@ class Fills:
                     fill.origin = Status.MISS
                     entry = fill.settle(await self._fetch(fill, plan, cache, caller, encoder))
                     if entry is not None:
-                        await self.sharing.offer(entry, lease)
+                        await self.sharing.offer(cache, entry, lease)
                     return entry
                 finally:
                     await self.cluster.release(lease)

@@ -131,7 +131,9 @@ class QueryService:
         cluster = Cluster(redis_url, timeout, settings.cluster_lease_seconds, clock)
         shared = None
         if settings.cache_shared_url is not None and tier is not None:
-            shared = SharedTier(settings.cache_shared_url, timeout)
+            shared = SharedTier(
+                settings.cache_shared_url, timeout, cache_format(settings.cache_shared_format)
+            )
         quota = open_store(redis_url, timeout)
         return cls(catalog, sources, settings, tier, clock, quota, cluster, shared)
 

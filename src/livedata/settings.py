@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (or the "
         "AWS_SHARED_CREDENTIALS_FILE). Unset: each node caches for itself.",
     )
+    cache_shared_format: str = Field(
+        default="arrow-zstd",
+        description="Format of the shared tier's objects, turned into LIVEDATA_CACHE_FORMAT on "
+        "the way to a node's disk: compressed, since they cross a network (see "
+        "docs/cache-formats.md).",
+    )
     cache_shared_timeout: float = Field(
         default=2.0,
         gt=0,

@@ -63,9 +63,12 @@ def wait_until(check: Callable[[], object], what: str) -> None:
 
 class SeaweedFS:
     """`weed mini` with S3 on a free port, every other port free too; stop and start keep
-    its data (the bucket and objects)."""
+    its data (the bucket and objects). ``host`` and ``launcher`` put it elsewhere, e.g. in a
+    network namespace behind a shaped link (``bench/shared_formats.py``)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self, folder: Path, host: str = "127.0.0.1", launcher: tuple[str, ...] = ()
+    ) -> None:
         self.folder = folder
         (folder / "data").mkdir(parents=True)
         identities = {
@@ -80,12 +83,13 @@ class SeaweedFS:
         (folder / "identities.json").write_text(json.dumps(identities))
         ports = free_ports(12)
         self.s3_port = ports[0]
-        self.endpoint = f"http://127.0.0.1:{self.s3_port}"
+        self.endpoint = f"http://{host}:{self.s3_port}"
         names = ["s3.port", "master.port", "volume.port", "filer.port", "admin.port",
                  "webdav.port", "s3.port.iceberg", "s3.port.lance", "master.port.grpc",
                  "volume.port.grpc", "filer.port.grpc", "s3.port.grpc"]  # fmt: skip
         self.command = [
-            str(WEED), "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            *launcher, str(WEED), "mini", f"-dir={folder / 'data'}", f"-ip={host}",
+            f"-ip.bind={host}",
             "-master.telemetry=false", f"-s3.config={folder / 'identities.json'}",
             f"-bucket={BUCKET}", "-admin.ui=false",
             *(f"-{name}={port}" for name, port in zip(names, ports, strict=True)),

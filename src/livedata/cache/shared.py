@@ -1,6 +1,8 @@
 """The shared cache tier: entries on S3-compatible object storage, under every node's disk.
 
-Objects are the same checked containers as the disk entries (``store.py``), named
+Objects are the same checked containers as the disk entries (``store.py``), in the shared
+tier's own format (``LIVEDATA_CACHE_SHARED_FORMAT``, rewritten in each node's format on the
+way in and out: ``livedata.sharing``), named
 ``<prefix>/entries/<key[:2]>/<key>/<fence>``: a fence comes with the key's lease
 (``livedata.cluster``), so each fetch writes an object of its own, and a conditional create
 (``If-None-Match: *``) means two nodes never overwrite each other's committed entry. A node
@@ -33,17 +35,27 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, NotFoundError
 from obstore.store import S3Store
 
+from livedata.cache.formats.base import CacheFormat
+
 if TYPE_CHECKING:
     from obstore.store import S3Config
 
 log = logging.getLogger("livedata.cache")
 SKIP_SECONDS = 10.0  # after a failure, object storage is left alone this long
+# The longest one upload or download may take (object_store's own default, made explicit): an
+# object that takes longer fails, so the shared format is compressed (docs/cache-formats.md).
+TRANSFER_SECONDS = 30.0
 _CHUNK = 4 << 20
 
 
 class SharedTier:
-    def __init__(self, url: str, timeout: float) -> None:
+    """Objects in ``format`` (``LIVEDATA_CACHE_SHARED_FORMAT``), whatever each node's disk uses."""
+
+    def __init__(
+        self, url: str, timeout: float, format: CacheFormat, transfer: float = TRANSFER_SECONDS
+    ) -> None:
         bucket, prefix = parse_url(url)
+        self.format = format
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
         wait = dt.timedelta(seconds=timeout)
         self.url = url
@@ -54,6 +66,7 @@ class SharedTier:
                 "allow_http": endpoint.startswith("http://"),
                 "connect_timeout": wait,
                 "read_timeout": wait,
+                "timeout": dt.timedelta(seconds=transfer),
             },
             retry_config={"max_retries": 1, "retry_timeout": wait},
             config=credentials_file(),

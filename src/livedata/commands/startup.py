@@ -49,10 +49,14 @@ def read_settings(catalog: Path | None = None) -> Settings:
     from livedata.errors import SettingsError
 
     settings = read_settings(catalog=catalog)
-    try:
-        cache_format(settings.cache_format)
-    except (ValueError, FormatUnavailable) as exc:
-        raise SettingsError(f"LIVEDATA_CACHE_FORMAT: {exc}") from exc
+    for name, value in (
+        ("LIVEDATA_CACHE_FORMAT", settings.cache_format),
+        ("LIVEDATA_CACHE_SHARED_FORMAT", settings.cache_shared_format),
+    ):
+        try:
+            cache_format(value)
+        except (ValueError, FormatUnavailable) as exc:
+            raise SettingsError(f"{name}: {exc}") from exc
     return settings
 
 
