@@ -132,13 +132,17 @@ async def resume(
     pinned = await anyio.to_thread.run_sync(cache.pinned, cursor.key, cursor.version, until)
     if pinned is None:
         scratch = cache.store.scratch(cursor.key)
+        local = None
         try:
-            if await sharing.fetch(cursor.key, scratch):
+            local = await sharing.fetch(cache, cursor.key, scratch)
+            if local is not None:
                 pinned = await anyio.to_thread.run_sync(
-                    cache.adopt_pin, cursor.key, cursor.version, scratch, until
+                    cache.adopt_pin, cursor.key, cursor.version, local, until
                 )
         finally:
             scratch.unlink(missing_ok=True)
+            if local is not None:
+                local.unlink(missing_ok=True)
     if pinned is None:
         raise CursorExpired("The snapshot of this cursor is no longer kept; start again.")
     return pinned

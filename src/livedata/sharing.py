@@ -68,13 +68,17 @@ class Sharing:
             await self.shared.delete(pointer.name)
         return entry
 
-    async def fetch(self, key: str, into: Path) -> bool:
-        """The key's newest object downloaded to ``into``, fresh or not: the snapshot a
-        paging cursor names may be past the freshness an answer needs, never past its pin."""
+    async def fetch(self, cache: ResultCache, key: str, into: Path) -> Path | None:
+        """The key's newest object, fresh or not, downloaded to ``into`` and turned into a
+        file in the cache's format (``into`` itself, or one the caller removes too): the
+        snapshot a paging cursor names may be past the freshness an answer needs, never past
+        its pin. None when there is none, or it is damaged."""
         if self.shared is None:
-            return False
+            return None
         pointer = await self.cluster.latest(key)
-        return pointer is not None and await self.shared.download(pointer.name, into)
+        if pointer is None or not await self.shared.download(pointer.name, into):
+            return None
+        return await to_thread.run_sync(from_shared, cache, key, into, self.shared.format)
 
     def _good(self, pointer: Pointer, replaces: float | None) -> bool:
         header_tags = pointer.generations.keys()
