@@ -38,7 +38,8 @@ _URL_CREDENTIALS = {"access_token", "token", "api_key", "apikey", "key", "jwt", 
 
 
 class Authentication:
-    """ASGI middleware, inside the request id (its 401s carry one) and outside FastAPI."""
+    """ASGI middleware, inside the request id (its 401s carry one) and outside the hot path
+    and FastAPI."""
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator | None) -> None:
         self.app = app
