@@ -71,6 +71,8 @@ def create_app(
                 yield
                 background.cancel_scope.cancel()  # waits for a round in progress to end
         finally:
+            if writer is not None:  # lines of requests answered so far, written before exit
+                await anyio.to_thread.run_sync(writer.drain)
             await service.fills.drain()
             await service.cluster.close()
             await service.quota.close()
@@ -135,8 +137,10 @@ def create_app(
     app.add_middleware(with_cors, settings=settings)
     app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
     app.add_middleware(metrics.Measured, metrics=app.state.metrics)
-    if audit.configure(settings.audit_log):
-        app.add_middleware(audit.AuditLog)
+    writer = audit.configure(settings.audit_log)
+    if writer is not None:
+        writer.on_full = app.state.metrics.audit_queue_full.inc
+        app.add_middleware(audit.AuditLog, writer=writer)
     app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
