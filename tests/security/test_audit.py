@@ -228,3 +228,12 @@ def test_a_slow_destination_makes_requests_wait_never_drops_a_line(
         if s.name == "livedata_audit_queue_full_total"
     )
     assert waits >= 1
+
+
+def test_a_batch_is_written_in_whole_lines_of_at_most_pipe_buf() -> None:
+    """Writes that small never interleave with another worker's in a shared stderr pipe."""
+    lines = [b"x" * 999 + b"\n"] * 9 + [b"y" * 5000 + b"\n", b"z\n"]
+    chunks = list(audit._atomic_chunks(lines))
+    assert "".join(chunks).encode() == b"".join(lines)
+    assert all(chunk.endswith("\n") for chunk in chunks)
+    assert [len(chunk) for chunk in chunks] == [4000, 4000, 1000, 5001, 2]
