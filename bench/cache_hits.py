@@ -1,8 +1,10 @@
 """Cache-hit throughput, side by side in one run (issue 3's performance section).
 
-For each body (the sample table as JSON; 100k lineitem rows as JSON, Arrow and zstd JSON) it
-measures with wrk on loopback, server and load generator sharing the machine's cores:
-- livedata answering POST /query from its cache;
+For each body (the sample table as JSON, also asked with an API key and with an embed token;
+100k lineitem rows as JSON, Arrow and zstd JSON) it measures with wrk on loopback, server and
+load generator sharing the machine's cores:
+- livedata answering POST /query from its cache (default settings, audit log on; the
+  authenticated cases from a second server given an access file);
 - a minimal Starlette app under uvicorn answering the same POST with the same bytes from memory;
 - nginx (Debian package) serving the same bytes as a static file (GET);
 and reports each as a ratio. Run: `.venv/bin/python bench/cache_hits.py [--quick]`.
@@ -27,12 +29,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from livedata.auth.keys import new_key
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
-CASES = {  # name -> (request body, headers)
-    "sample-json": ({"table": "world_country_list"}, {}),
+SAMPLE = {"table": "world_country_list"}
+# Which credential a case sends: an authenticated case goes to the server with an access file.
+CREDENTIALS = {"sample-json-api-key": "api_key", "sample-json-embed-token": "token"}
+CASES = {  # name -> (request body, headers); credentials added at run time
+    "sample-json": (SAMPLE, {}),
+    "sample-json-api-key": (SAMPLE, {}),
+    "sample-json-embed-token": (SAMPLE, {}),
     "lineitem-100k-json": ({"table": "tpch_lineitem", "limit": 100_000}, {}),
     "lineitem-100k-arrow": ({"table": "tpch_lineitem", "limit": 100_000, "format": "arrow"}, {}),
     "lineitem-100k-json-zstd": (
@@ -78,6 +90,27 @@ def process(command: list[str], ready: str, env: dict[str, str] | None = None) -
             server.wait(30)
 
 
+def access_file(work: Path) -> dict[str, str]:
+    """An access file with one API key and one RS256 token key (what an embedding backend
+    uses); returns the credential of each kind as an Authorization header value."""
+    key, stored = new_key("bench")
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (work / "rs.pub").write_bytes(public)
+    grant = 'queries = ["*"]\ntables = ["*"]\n'
+    (work / "access.toml").write_text(
+        f'[api_keys.bench]\nhash = "{stored}"\n{grant}'
+        f'[tokens]\naudience = "bench"\n[tokens.keys.rs]\nalgorithm = "RS256"\n'
+        f'public_key = "rs.pub"\n[tokens.keys.rs.ceiling]\n{grant}'
+    )
+    now = int(time.time())
+    claims = {"sub": "dashboard", "aud": "bench", "iat": now, "exp": now + 3600, "tables": ["*"]}
+    token = jwt.encode(claims, private, algorithm="RS256", headers={"kid": "rs"})
+    return {"api_key": f"Bearer {key}", "token": f"Bearer {token}"}
+
+
 def wrk(
     url: str,
     seconds: int,
@@ -110,24 +143,43 @@ def wrk(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="2-second runs, for a smoke test")
+    parser.add_argument(
+        "--quick", action="store_true", help="2-second runs, results in bench/results/tmp/"
+    )
     args = parser.parse_args()
     seconds = 2 if args.quick else 10
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: apt-get install -y wrk nginx-light")
+    load_average = os.getloadavg()[0]
+    busy = " (above 1: others compete for the cores; ratios are noisy)" if load_average > 1 else ""
+    print(f"load average {load_average:.2f}{busy}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="livedata-hits-"))
-    port, minimal_port, nginx_port = free_port(), free_port(), free_port()
+    port, auth_port, minimal_port, nginx_port = (free_port() for _ in range(4))
     results: dict[str, dict[str, float]] = {}
+    credentials = access_file(work)
+    cases = {
+        name: (body, {**headers, "Authorization": credentials[CREDENTIALS[name]]})
+        if name in CREDENTIALS
+        else (body, headers)
+        for name, (body, headers) in CASES.items()
+    }
+    bases = {
+        name: f"http://127.0.0.1:{auth_port if name in CREDENTIALS else port}" for name in cases
+    }
     env = {"LIVEDATA_CACHE_DIR": str(work / "cache"), "LIVEDATA_CACHE_TTL": "3600"}
-    with process([str(BIN / "livedata"), "serve", "--port", str(port)], "Uvicorn running", env):
-        base = f"http://127.0.0.1:{port}"
+    auth_env = {**env, "LIVEDATA_AUTH_FILE": str(work / "access.toml")}
+    serve = [str(BIN / "livedata"), "serve", "--port"]
+    with (
+        process([*serve, str(port)], "Uvicorn running", env),
+        process([*serve, str(auth_port)], "Uvicorn running", auth_env),
+    ):
         static = work / "static"
         static.mkdir()
-        for name, (body, headers) in CASES.items():
+        for name, (body, headers) in cases.items():
             for _ in range(3):  # miss, then hits that warm the memory fast path
                 response = httpx.post(
-                    f"{base}/query",
+                    f"{bases[name]}/query",
                     json=body,
                     headers={
                         **headers,
@@ -138,7 +190,7 @@ def main() -> None:
             raw = (
                 response.content
                 if "Content-Encoding" not in headers
-                else httpx.post(f"{base}/query", json=body, headers=headers).read()
+                else httpx.post(f"{bases[name]}/query", json=body, headers=headers).read()
             )
             (static / name).write_bytes(raw)
             print(f"{name}: {len(raw)} bytes, {response.headers['cache-status']}", flush=True)
@@ -152,7 +204,7 @@ def main() -> None:
         )
         subprocess.run(["nginx", "-c", str(conf)], check=True)
         try:
-            for name, (body, headers) in CASES.items():
+            for name, (body, headers) in cases.items():
                 (work / "body").write_bytes((static / name).read_bytes())
                 with process(
                     [
@@ -170,9 +222,9 @@ def main() -> None:
                     {"BODY_FILE": str(work / "body")},
                 ):
                     row = {
-                        "livedata": wrk(f"{base}/query", seconds, 32, body, headers),
+                        "livedata": wrk(f"{bases[name]}/query", seconds, 32, body, headers),
                         "starlette": wrk(
-                            f"http://127.0.0.1:{minimal_port}/query", seconds, 32, body, {}
+                            f"http://127.0.0.1:{minimal_port}/query", seconds, 32, body, headers
                         ),
                         "nginx": wrk(
                             f"http://127.0.0.1:{nginx_port}/{name}", seconds, 32, None, {}
@@ -184,14 +236,16 @@ def main() -> None:
                 print(name, {k: round(v, 2) for k, v in row.items()}, flush=True)
         finally:
             subprocess.run(["nginx", "-c", str(conf), "-s", "stop"], check=False)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "cache_hits.json"
+    folder = RESULTS / "tmp" if args.quick else RESULTS  # a smoke run keeps the full results
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "cache_hits.json"
     out.write_text(
         json.dumps(
             {
                 "benchmark": "cache_hits",
                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+                "load_average": load_average,
                 "settings": {"seconds": seconds, "connections": 32, "wrk_threads": 1},
                 "requests_per_second": results,
             },

@@ -2,48 +2,56 @@
 
 from __future__ import annotations
 
-import logging
+import fcntl
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from livedata.web import audit
 from livedata.web.tracing import MAX_REQUEST_ID
 
 
-class _Written(logging.Handler):
+class _Written:
     """Wakes the test once the lines of given requests are written. A line is written after
     its response is sent, so a client can hold a response whose line does not exist yet."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.ids: set[str] = set()
+        self.lines: list[dict[str, Any]] = []
         self.changed = threading.Condition()
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def __call__(self, lines: list[bytes]) -> None:
         with self.changed:
-            self.ids.add(orjson.loads(record.getMessage())["request_id"])
+            self.lines += map(orjson.loads, lines)
             self.changed.notify_all()
 
     def wait_for(self, ids: set[str]) -> None:
+        def written() -> set[str]:
+            return {line["request_id"] for line in self.lines}
+
         with self.changed:
-            assert self.changed.wait_for(lambda: ids <= self.ids, timeout=60), ids - self.ids
+            assert self.changed.wait_for(lambda: ids <= written(), timeout=60), ids - written()
 
 
 @contextmanager
 def _watching_audit_lines() -> Iterator[_Written]:
-    """Added after the server's own handler, so it runs once the line is in the file."""
+    """Told of each batch once it is in the file."""
+    writer = audit._writer
+    assert writer is not None
     written = _Written()
-    logging.getLogger("livedata.audit").addHandler(written)
+    writer.listeners.append(written)
     try:
         yield written
     finally:
-        logging.getLogger("livedata.audit").removeHandler(written)
+        writer.listeners.remove(written)
 
 
 def test_one_line_per_request_and_no_secrets(serve: Callable[..., str], tmp_path: Path) -> None:
@@ -146,3 +154,86 @@ def test_a_valid_traceparent_reaches_the_audit_line(
         written.wait_for({health.headers["x-request-id"]})
     (line,) = map(orjson.loads, log.read_text().splitlines())
     assert line["traceparent"] == logged
+
+
+def _at_once(url: str, count: int) -> list[httpx.Response]:
+    """``count`` hits sent together (a barrier), each on a connection of its own."""
+    barrier = threading.Barrier(count)
+    responses: list[httpx.Response] = []
+
+    def one() -> None:
+        barrier.wait()
+        responses.append(httpx.post(f"{url}/query", json={"table": "world_country_list"}))
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in responses] == [200] * count
+    return responses
+
+
+def test_every_line_is_written_under_concurrent_requests(
+    serve: Callable[..., str], tmp_path: Path
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    url = serve(audit_log=str(log))
+    with _watching_audit_lines() as written:
+        responses = [*_at_once(url, 2), *_at_once(url, 48)]  # then on the fast path
+        ids = {r.headers["x-request-id"] for r in responses}
+        written.wait_for(ids)
+    logged = [orjson.loads(line)["request_id"] for line in log.read_text().splitlines()]
+    assert sorted(logged) == sorted(ids)
+
+
+def test_a_slow_destination_makes_requests_wait_never_drops_a_line(
+    serve: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The destination is a pipe nobody reads until the queue has filled: writes block as
+    they would on a stalled disk or a stuck log collector."""
+    monkeypatch.setattr(audit, "QUEUE_LINES", 2)
+    monkeypatch.setattr(audit, "_writer", None)  # a writer with the small queue
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so the server may open it
+    fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)  # the smallest pipe: ~12 lines
+    url = serve(audit_log=str(fifo))
+    writer = audit._writer
+    assert writer is not None
+    full = threading.Event()
+    count_it = writer.on_full
+    writer.on_full = lambda: (count_it(), full.set())
+    sent: list[httpx.Response] = []
+    requests = threading.Thread(target=lambda: sent.extend(_at_once(url, 40)))
+    requests.start()
+    assert full.wait(timeout=60), "the queue never filled"
+    os.set_blocking(reader, True)
+    lines: list[bytes] = []
+    with os.fdopen(reader, "rb") as pipe:
+        while len(lines) < 40:
+            lines.append(pipe.readline())
+        requests.join()
+        scrape = httpx.get(f"{url}/metrics").text
+        audit.configure("off")  # closes the pipe's write end once its lines are written
+        lines += pipe.read().splitlines()
+    assert {orjson.loads(line)["request_id"] for line in lines[:40]} == {
+        r.headers["x-request-id"] for r in sent
+    }
+    assert len(lines) == 41  # and the scrape's own
+    (waits,) = (
+        s.value
+        for family in text_string_to_metric_families(scrape)
+        for s in family.samples
+        if s.name == "livedata_audit_queue_full_total"
+    )
+    assert waits >= 1
+
+
+def test_a_batch_is_written_in_whole_lines_of_at_most_pipe_buf() -> None:
+    """Writes that small never interleave with another worker's in a shared stderr pipe."""
+    lines = [b"x" * 999 + b"\n"] * 9 + [b"y" * 5000 + b"\n", b"z\n"]
+    chunks = list(audit._atomic_chunks(lines))
+    assert "".join(chunks).encode() == b"".join(lines)
+    assert all(chunk.endswith("\n") for chunk in chunks)
+    assert [len(chunk) for chunk in chunks] == [4000, 4000, 1000, 5001, 2]

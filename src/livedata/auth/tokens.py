@@ -81,7 +81,8 @@ class TokenVerifier:
                 )
         return cls(config, keys)
 
-    def verify(self, token: str) -> Caller:
+    def verify(self, token: str, now: float) -> tuple[Caller, float]:
+        """The caller the token names, and the time from which it is expired."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -113,7 +114,7 @@ class TokenVerifier:
             raise Unauthenticated(f"token rejected: {type(exc).__name__}: {exc}") from exc
         if not isinstance(claims["sub"], str) or not claims["sub"].strip():
             raise Unauthenticated("token sub is empty: every holder would share one identity")
-        problem = date_problem(claims, time.time(), config)
+        problem = date_problem(claims, now, config)
         if problem is not None:
             raise Unauthenticated(problem)
         try:
@@ -123,7 +124,7 @@ class TokenVerifier:
         excess = (key.ceiling or NO_CEILING).excess(grant)
         if excess is not None:
             raise Unauthenticated(f"token asks more than key {kid!r} may grant: {excess}")
-        return grant.caller(f"token:{claims['sub']}")
+        return grant.caller(f"token:{claims['sub']}"), claims["exp"] + config.leeway
 
 
 def date_problem(claims: Mapping[str, Any], now: float, config: Tokens) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -157,7 +158,8 @@ def token_issue(
         if signing is None:
             raise AccessFileError(f"tokens.keys.{kid} is asymmetric: pass --private-key FILE")
         token = issue(config, kid, signing, subject, grant, ttl)
-        verifier.verify(token)  # a wrong private key or a grant over the ceiling shows here
+        # A wrong private key or a grant over the ceiling shows here.
+        verifier.verify(token, time.time())
     except Unauthenticated as exc:
         stop(f"the server would refuse this token: {exc.reason}")
     except (OSError, jwt.PyJWTError, ValueError) as exc:

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from starlette.responses import Response
 
 from livedata import __version__, filters
-from livedata.auth.caller import ANONYMOUS, Caller
+from livedata.auth.caller import Caller
 from livedata.auth.credentials import Authenticator
 from livedata.auth.exposure import check_exposure
 from livedata.bounds import RequestBounds
@@ -44,7 +44,7 @@ def create_app(
     settings = settings or Settings()
     catalog = catalog or load_catalog(settings.catalog)
     catalog.check_secrets()
-    authenticator = Authenticator.from_file(settings.auth_file, catalog)
+    authenticator = Authenticator.from_file(settings.auth_file, catalog, clock)
     check_exposure(settings.host, authenticator is not None, settings.allow_public_without_auth)
     if authenticator is None:
         logging.getLogger("livedata.auth").warning(
@@ -70,6 +70,8 @@ def create_app(
                 yield
                 background.cancel_scope.cancel()  # waits for a round in progress to end
         finally:
+            if writer is not None:  # lines of requests answered so far, written before exit
+                await anyio.to_thread.run_sync(writer.drain)
             await service.fills.drain()
             await service.cluster.close()
             await service.quota.close()
@@ -112,30 +114,32 @@ def create_app(
     # remembered body stale: forget them all; the slow path checks each entry again.
     service.cluster.listeners.append(app.state.hot.clear)
 
-    async def admit_anonymous() -> bool:
+    async def admit(caller_id: str) -> bool:
         try:
-            await limiter.admit(ANONYMOUS.id)
+            await limiter.admit(caller_id)
         except RateLimited:
             return False
         return True
 
     # Added innermost first. A repeated hit never reaches FastAPI, yet gets the browser
     # headers, is logged and carries a request id like any other response. The fast path
-    # answers only requests without credentials, so it may sit outside authentication.
-    app.add_middleware(Authentication, authenticator=authenticator)
+    # sits inside authentication: it answers only callers that have just passed it.
     app.add_middleware(
         HotPath,
         hot=app.state.hot,
         clock=service.clock,
         max_body_bytes=settings.max_body_bytes,
-        admit=admit_anonymous,
+        admit=admit,
         count_hit=service.count_hit,
     )
+    app.add_middleware(Authentication, authenticator=authenticator)
     app.add_middleware(with_cors, settings=settings)
     app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
     app.add_middleware(metrics.Measured, metrics=app.state.metrics)
-    if audit.configure(settings.audit_log):
-        app.add_middleware(audit.AuditLog)
+    writer = audit.configure(settings.audit_log)
+    if writer is not None:
+        writer.on_full = app.state.metrics.audit_queue_full.inc
+        app.add_middleware(audit.AuditLog, writer=writer)
     app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app

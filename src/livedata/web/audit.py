@@ -1,4 +1,4 @@
-"""The audit log: one JSON line per request on logger ``livedata.audit``.
+"""The audit log: one JSON line per request, written by a thread of its own.
 
 Each line says which request (its id, the caller's own ``X-Request-Id`` when well-formed;
 the caller's W3C ``traceparent`` when valid, else null), who asked (the caller id, never a
@@ -7,17 +7,25 @@ values), how it was answered (cache status, rows, source milliseconds, what it c
 budgets), the status code and the duration. No other header is logged, so never an
 Authorization header. The hot path and the error handlers fill in the same fields as the
 route, so every request is counted.
+
+A request only encodes its line and queues it; ``AuditWriter`` writes what has queued up in
+few writes. Through ``logging`` (``Logger.info`` to a ``FileHandler``, a write and a flush per
+line) a hit from memory took 10% more instructions, the writer's thread included (callgrind,
+200 in-process hits: 336k each, now 302k). The queue is bounded: when the destination cannot
+keep up, a request waits for room (a line is never dropped) and ``/metrics`` counts the waits.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
+import queue
+import select
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,29 +33,92 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from livedata.results import Result, StoredResult
 from livedata.status import Status
 
-log = logging.getLogger("livedata.audit")
-_HANDLER_MARK = "_livedata_audit"  # tags the handler this module installed
+QUEUE_LINES = 10_000  # ~4 MB of lines waiting at most
 
 
-def configure(destination: str) -> bool:
-    """Send audit lines to ``destination`` ("stderr", a file, or "off"); True unless off.
-    Replaces the handler installed before, so several apps in one process log once."""
-    for handler in [h for h in log.handlers if getattr(h, _HANDLER_MARK, False)]:
-        log.removeHandler(handler)
-        handler.close()
-    if destination == "off":
-        return False
-    handler = (
-        logging.StreamHandler(sys.stderr)
-        if destination == "stderr"
-        else logging.FileHandler(Path(destination), encoding="utf-8")
-    )
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    setattr(handler, _HANDLER_MARK, True)
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False  # the line is the record; the root logger's format would wrap it
-    return True
+class AuditWriter:
+    """Writes queued lines to its destination in batches, from its own thread. One per
+    process: an app made later retargets it, so several apps in one process log once."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[bytes] = queue.Queue(QUEUE_LINES)
+        self.on_full: Callable[[], None] = lambda: None  # a request found the queue full
+        self.listeners: list[Callable[[list[bytes]], None]] = []  # told of lines written
+        self._destination: tuple[TextIO, bool] | None = None  # (stream, opened here)
+        self._lock = threading.Lock()  # the destination, against a write in progress
+        threading.Thread(target=self._run, name="livedata-audit", daemon=True).start()
+
+    def write(self, line: bytes) -> None:
+        """Queue one line; when the queue is full, wait for room rather than drop it."""
+        try:
+            self.queue.put_nowait(line)
+        except queue.Full:
+            self.on_full()
+            self.queue.put(line)
+
+    def drain(self) -> None:
+        """Wait until every line queued so far is written (at shutdown)."""
+        self.queue.join()
+
+    def retarget(self, destination: str) -> None:
+        """Lines queued so far go where they were meant to; the next ones to ``destination``
+        ("stderr", a file, or "off": nowhere)."""
+        self.drain()
+        with self._lock:
+            if self._destination is not None and self._destination[1]:
+                self._destination[0].close()
+            if destination == "off":
+                self._destination = None
+            elif destination == "stderr":
+                self._destination = sys.stderr, False
+            else:
+                self._destination = Path(destination).open("a", encoding="utf-8"), True  # noqa: SIM115  # closed by the next retarget
+
+    def _run(self) -> None:
+        while True:
+            lines = [self.queue.get()]
+            while True:
+                try:
+                    lines.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            with self._lock:
+                if self._destination is not None:
+                    for chunk in _atomic_chunks(lines):
+                        self._destination[0].write(chunk)
+                        self._destination[0].flush()
+            for listener in self.listeners:
+                listener(lines)
+            for _ in lines:
+                self.queue.task_done()
+
+
+def _atomic_chunks(lines: list[bytes]) -> Iterator[str]:
+    """Whole lines, at most ``PIPE_BUF`` bytes a write (unless one line is longer): the
+    workers of ``--workers`` share stderr, and the kernel keeps only writes that small from
+    interleaving in a pipe."""
+    chunk: list[bytes] = []
+    size = 0
+    for line in lines:
+        if chunk and size + len(line) > select.PIPE_BUF:
+            yield b"".join(chunk).decode()
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    yield b"".join(chunk).decode()
+
+
+_writer: AuditWriter | None = None
+
+
+def configure(destination: str) -> AuditWriter | None:
+    """Send audit lines to ``destination`` ("stderr", a file, or "off"); the process's
+    writer, or None when off."""
+    global _writer  # made on first use: importing livedata starts no thread
+    if _writer is None:
+        _writer = AuditWriter()
+    _writer.retarget(destination)
+    return None if destination == "off" else _writer
 
 
 def params_digest(params: Mapping[str, Any]) -> str:
@@ -87,8 +158,9 @@ def describe(result: Result, status: Status | None = None) -> dict[str, Any]:
 class AuditLog:
     """Outside the hot path, so that its answers are logged too."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, writer: AuditWriter) -> None:
         self.app = app
+        self.writer = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,4 +195,4 @@ class AuditLog:
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }
-            log.info(orjson.dumps(line).decode())
+            self.writer.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))

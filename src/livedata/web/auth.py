@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livedata.auth.caller import ANONYMOUS, NOBODY, Caller
@@ -38,7 +37,8 @@ _URL_CREDENTIALS = {"access_token", "token", "api_key", "apikey", "key", "jwt", 
 
 
 class Authentication:
-    """ASGI middleware, inside the request id (its 401s carry one) and outside FastAPI."""
+    """ASGI middleware, inside the request id (its 401s carry one) and outside the hot path
+    and FastAPI."""
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator | None) -> None:
         self.app = app
@@ -63,10 +63,13 @@ class Authentication:
     def _caller(self, scope: Scope) -> Caller:
         if self.authenticator is None:
             return ANONYMOUS
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+        raw_query = scope.get("query_string", b"")
+        query = parse_qsl(raw_query.decode("latin-1")) if raw_query else []
         if any(name.lower() in _URL_CREDENTIALS for name, _ in query):
             raise Unauthenticated("credentials in the URL query string")
-        fields = Headers(scope=scope).getlist("authorization")
+        # From the raw pairs (ASGI names are lower case): building a Headers and parsing an
+        # empty query string cost a hit from memory 4% (callgrind: 361k instructions, 346k).
+        fields = [v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"]
         if len(fields) > 1:
             raise MalformedHeader(
                 f"Send one Authorization header, not {len(fields)}: credentials name one caller.",

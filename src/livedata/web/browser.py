@@ -27,11 +27,14 @@ _PAGE_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
-_ALWAYS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+# As raw ASGI pairs, added to the response's own list: through MutableHeaders a hit from
+# memory took 9% more instructions (callgrind, 200 in-process hits: 368k each, now 338k).
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_API_POLICY = (b"content-security-policy", API_POLICY.encode())
 # Request headers a page may send beyond the CORS-safelisted ones, and response headers it
 # may read beyond the safelisted ones.
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Cache-Control", "If-None-Match"]
@@ -81,15 +84,20 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _ALWAYS.items():
-                    headers.setdefault(name, value)
-                if self.vary_origin and "origin" not in headers.get("vary", "").lower():
-                    headers.add_vary_header("Origin")
-                if headers.get("content-type", "").startswith("text/html"):
+                # ASGI header names are lower case, as Starlette's own MutableHeaders assumes.
+                headers = message["headers"] = list(message.get("headers", ()))
+                present = dict(headers)
+                headers += [pair for pair in _ALWAYS if pair[0] not in present]
+                page = present.get(b"content-type", b"").startswith(b"text/html")
+                if not page and b"content-security-policy" not in present:
+                    headers.append(_API_POLICY)
+                if self.vary_origin:
+                    vary = MutableHeaders(scope=message)
+                    if "origin" not in vary.get("vary", "").lower():
+                        vary.add_vary_header("Origin")
+                if page:
                     held.append(message)  # its policy needs the page's inline scripts
                     return
-                headers.setdefault("Content-Security-Policy", API_POLICY)
             elif held and message["type"] == "http.response.body":
                 held.append(message)
                 if message.get("more_body", False):

@@ -22,14 +22,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livedata.auth.caller import ANONYMOUS
 from livedata.service import Memo
 from livedata.web.audit import record
 
 # Requests that must see the slow path: cache directives and conditional requests change
-# the answer, and authorization will change who may see it.
-_SLOW_HEADERS = {b"cache-control", b"if-none-match", b"authorization", b"cookie"}
-_MEMO_HEADERS = (b"content-type", b"accept", b"accept-encoding")
+# the answer. The credential is part of the memo: who asks decides what they may see, and one
+# credential always names the same caller (authentication, outside, refuses expired ones).
+_SLOW_HEADERS = {b"cache-control", b"if-none-match", b"cookie"}
+_MEMO_HEADERS = (b"content-type", b"accept", b"accept-encoding", b"authorization")
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,9 @@ class HotPath:
     """ASGI middleware in front of the app; sets ``scope["state"]["hot_memo"]`` for the
     slow path, which records what it answered from the cache under that memo.
 
-    Only requests without credentials come here, so the caller is always the anonymous one;
-    ``admit`` takes its request from the rate limit as the slow path would. When the limit
-    refuses, the request goes down the slow path, which refuses it in the JSON error shape.
+    Authentication, outside, has put the caller in ``scope["state"]``; ``admit`` takes its
+    request from that caller's rate limit as the slow path would. When the limit refuses, the
+    request goes down the slow path, which refuses it in the JSON error shape.
     """
 
     def __init__(
@@ -102,7 +102,7 @@ class HotPath:
         hot: HotBodies,
         clock: Callable[[], float],
         max_body_bytes: int,
-        admit: Callable[[], Awaitable[bool]],
+        admit: Callable[[str], Awaitable[bool]],
         count_hit: Callable[[Memo], None],
     ) -> None:
         self.app = app
@@ -135,10 +135,9 @@ class HotPath:
         now, memo = self.clock(), hot.memo
         if now >= memo.fresh_until or file_identity(memo.entry_path) != memo.identity:
             return False
-        if not await self.admit():
+        if not await self.admit(scope["state"]["caller"].id):
             return False
         self.count_hit(memo)
-        scope.setdefault("state", {})["caller"] = ANONYMOUS  # it answers nobody else
         record(scope).update(hot.audit)
         await send(
             {

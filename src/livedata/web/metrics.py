@@ -143,6 +143,12 @@ class Metrics:
             buckets=ENCODE_BUCKETS,
             registry=own,
         )
+        self.audit_queue_full = Counter(
+            "livedata_audit_queue_full",
+            "Requests that waited for room in the audit log's queue (its destination could "
+            "not keep up); no line is ever dropped.",
+            registry=own,
+        )
         self.cache_events = {
             name: Counter(f"livedata_cache_{name}", help, registry=own)
             for name, help in CACHE_EVENTS.items()
