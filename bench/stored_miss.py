@@ -15,11 +15,7 @@ writes `bench/results/stored_miss.{json,png}` and prints the ratio table (see be
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -28,13 +24,13 @@ from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc_pg
 import httpx
-import psutil
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
+import runner
 from service_overhead import (
     FULL,
     QUICK,
@@ -46,7 +42,6 @@ from service_overhead import (
     ensure_lineitem,
     lineitem_parquet,
     livedata_command,
-    machine,
     measure_memory,
     serve,
     statement_for,
@@ -212,29 +207,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="~100k rows, 3 repeats, to tmp/")
-    parser.add_argument("--out", type=Path, help="directory for the JSON and PNG results")
-    args = parser.parse_args(argv)
-    out: Path = args.out or (QUICK if args.quick else FULL).out
-    out.mkdir(parents=True, exist_ok=True)
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    started, host = dt.datetime.now(dt.UTC), machine()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console) as progress:
-        measured = run(args.quick, progress)
-    host["load_average_at_end"] = [round(x, 2) for x in psutil.getloadavg()]
-    report = {
-        "benchmark": "stored_miss",
-        "started": started.isoformat(timespec="seconds"),
-        "machine": host,
-        **measured,
-    }
-    (out / "stored_miss.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(report, out / "stored_miss.png")
-    print_report(console, report)
-    console.print(f"wrote {out / 'stored_miss.json'} and {out / 'stored_miss.png'}")
+    description = __doc__.splitlines()[0]
+    runner.main("stored_miss", description, (QUICK.out, FULL.out), run, plot, print_report, argv)
 
 
 if __name__ == "__main__":
