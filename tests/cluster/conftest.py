@@ -177,6 +177,29 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+def ready(url: str) -> dict[str, object]:
+    answer: dict[str, object] = httpx.get(f"{url}/ready", timeout=BOUND).json()
+    return answer
+
+
+def until_ready(nodes: list[str], part: str, state: str) -> None:
+    """Until every node reports ``part`` as ``state`` (``ok``, or a problem's start), within
+    the bound: a node notices a lost or returned service in its own time."""
+    deadline = time.monotonic() + BOUND
+    while not all(str(ready(url).get(part, "")).startswith(state) for url in nodes):
+        assert time.monotonic() < deadline, [ready(url) for url in nodes]
+        time.sleep(0.1)  # polling each node's own report, within the bound
+
+
+def restart_empty(redis_server: RedisServer, urls: list[str]) -> None:
+    """Redis stopped and started again with nothing (it keeps nothing on disk), once every
+    node noticed both: a restart quicker than their notice would test nothing."""
+    redis_server.stop()
+    until_ready(urls, "cluster", "Redis failed")
+    redis_server.start()
+    until_ready(urls, "cluster", "ok")
+
+
 @dataclass
 class Cluster:
     nodes: list[CliServer]

@@ -5,30 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from tests.cache.conftest import Postgres
-from tests.cache.traffic import BOUND
-from tests.cluster.conftest import Cluster, RedisServer, SeaweedFS
+from tests.cluster.conftest import Cluster, RedisServer, SeaweedFS, until_ready
 from tests.cluster.test_one_query import REQUESTS, catalog_file, spread
-
-
-def ready(url: str) -> dict[str, object]:
-    answer: dict[str, object] = httpx.get(f"{url}/ready", timeout=BOUND).json()
-    return answer
-
-
-def until_ready(nodes: list[str], part: str, state: str) -> None:
-    """Until every node reports ``part`` as ``state`` (``ok``, or a problem's start), within
-    the bound: a node notices a lost or returned service in its own time."""
-    deadline = time.monotonic() + BOUND
-    while not all(str(ready(url).get(part, "")).startswith(state) for url in nodes):
-        assert time.monotonic() < deadline, [ready(url) for url in nodes]
-        time.sleep(0.1)  # polling each node's own report, within the bound
 
 
 def test_every_request_answers_while_redis_and_storage_are_down_then_one_query_again(

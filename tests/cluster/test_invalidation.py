@@ -12,8 +12,7 @@ import pytest
 
 from tests.cache.conftest import LIVEDATA, Postgres
 from tests.cache.traffic import BOUND, HIT
-from tests.cluster.conftest import Cluster, RedisServer
-from tests.cluster.test_degrade import until_ready
+from tests.cluster.conftest import Cluster, RedisServer, restart_empty
 
 TABLE = "cluster_invalidated"
 
@@ -88,10 +87,7 @@ def test_an_invalidation_after_redis_lost_its_counters_still_reaches_every_node(
         assert httpx.post(f"{a.url}/cache/invalidate", json={"table": TABLE}).is_success
     for node in (a, b):
         assert ask(node.url).json()["rows"] == [[1]]
-    redis_server.stop()
-    until_ready([a.url, b.url], "cluster", "Redis failed")
-    redis_server.start()
-    until_ready([a.url, b.url], "cluster", "ok")
+    restart_empty(redis_server, [a.url, b.url])
 
     postgres.db.execute(f"UPDATE {TABLE} SET v = 2")
     assert httpx.post(f"{a.url}/cache/invalidate", json={"table": TABLE}).is_success

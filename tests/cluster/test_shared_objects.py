@@ -23,8 +23,8 @@ from tests.cluster.conftest import (
     Cluster,
     RedisServer,
     SeaweedFS,
+    restart_empty,
 )
-from tests.cluster.test_degrade import until_ready
 
 SHARED = "livedata; hit; detail=shared"
 
@@ -173,10 +173,7 @@ def test_after_redis_restarts_empty_new_entries_are_shared_again(
     assert httpx.post(f"{a}/query", json=body, timeout=BOUND).headers["cache-status"] == STORED
     store = bucket(seaweedfs, started.prefix)
     uploaded(store)
-    redis_server.stop()
-    until_ready([a, b], "cluster", "Redis failed")
-    redis_server.start()
-    until_ready([a, b], "cluster", "ok")
+    restart_empty(redis_server, [a, b])
     assert httpx.post(f"{a}/cache/invalidate", json={"all": True}, timeout=BOUND).is_success
 
     again = httpx.post(f"{a}/query", json=body, timeout=BOUND)
