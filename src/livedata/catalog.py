@@ -35,26 +35,33 @@ ENV_PREFIX = "LIVEDATA_"
 SECTIONS = ("sources", "tables", "queries")
 
 
-class TableConfig(Freshness):
-    """A table exposed to the ``{"table": ...}`` shortcut; nothing else is reachable that way."""
+class _Exposed(Freshness):
+    """What tables and named queries share: where they run and what GET /queries says."""
 
     source: str
+    description: str = ""
+    column_descriptions: dict[str, str] = Field(
+        default_factory=dict,
+        description="What a result column means, by column name, shown by GET /queries.",
+    )
+
+
+class TableConfig(_Exposed):
+    """A table exposed to the ``{"table": ...}`` shortcut; nothing else is reachable that way."""
+
     table: str | None = Field(default=None, description="Name in the source (default: the key).")
     db_schema: str | None = Field(
         default=None, alias="schema", description="Schema in the source, if not the default."
     )
-    description: str = ""
     columns: list[str] | None = Field(
         default=None, description="Columns clients may see (default: all the table has)."
     )
 
 
-class QueryConfig(Freshness):
+class QueryConfig(_Exposed):
     """A named query: SQL written by the app builder, with typed ``:name`` parameters."""
 
-    source: str
     sql: str
-    description: str = ""
     params: dict[str, ParamSpec] = Field(default_factory=dict)
 
 
@@ -140,6 +147,14 @@ def _cross_check(catalog: Catalog) -> None:
                     f"unknown source {entry.source!r}; "
                     f"defined sources: {', '.join(catalog.sources)}",
                 )
+    for name, table in catalog.tables.items():
+        hidden = set(table.column_descriptions) - set(table.columns or table.column_descriptions)
+        if hidden:
+            raise _FieldError(
+                ("tables", name, "column_descriptions"),
+                f"column(s) {', '.join(sorted(hidden))} are not in `columns`, so clients never "
+                "see them; describe only columns the allow-list keeps",
+            )
     for name, query in catalog.queries.items():
         dialect = catalog.dialect(query.source)
         try:
@@ -198,9 +213,11 @@ def plaintext_secrets(node: Any, location: str = "") -> list[str]:
     one whose value is text or a number, or text carrying a password or a private key."""
     if isinstance(node, dict):
         found = []
+        # The keys of column_descriptions name columns, not fields: a `token` column is no secret.
+        fields = location.rpartition(".")[2] != "column_descriptions"
         for key, value in node.items():
             where = f"{location}.{key}" if location else str(key)
-            if _SECRET_NAME.search(str(key)) and isinstance(value, str | int | float):
+            if fields and _SECRET_NAME.search(str(key)) and isinstance(value, str | int | float):
                 found.append(where)
             else:
                 found += plaintext_secrets(value, where)

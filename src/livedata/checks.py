@@ -4,8 +4,9 @@ Loading the catalog checks what the file alone can show. These checks ask the so
 answers; each exposed table exists (its columns probed as ``/queries`` and shaped requests
 probe them, through ``Schemas``) and has every column its ``columns`` allow-list names; each
 named query runs (``LIMIT 0``) with a value of each parameter's declared type, so a missing
-table or column, or a parameter declared with a type the SQL cannot compare, shows now. A
-source that does not answer is one problem; its tables and queries are not asked.
+table or column, or a parameter declared with a type the SQL cannot compare, shows now; so does
+a ``column_descriptions`` entry for a column the result lacks. A source that does not answer
+is one problem; its tables and queries are not asked.
 
 Every statement goes through the service's admission, like a request's: its queue, slots and
 budgets bound them. ``livedata catalog check --connect`` prints the result. The light check,
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import pyarrow as pa
 
 from livedata.connectors.stream import Caps
 from livedata.errors import InvalidParameter, LivedataError, SourceUnavailable
@@ -103,15 +106,23 @@ async def _check_table(service: QueryService, name: str) -> list[Problem]:
                 f"default), or remove [tables.{name}]",
             )
         ]
+    where = f"{in_source!r} in source {target.source!r}"
+    return _unknown(f"tables.{name}.columns", config.columns or [], schema, where) + _unknown(
+        f"tables.{name}.column_descriptions", config.column_descriptions, schema, where
+    )
+
+
+def _unknown(field: str, named: Iterable[str], schema: pa.Schema, where: str) -> list[Problem]:
+    """A problem for each column ``named`` at ``field`` that ``schema`` lacks."""
     problems = []
-    for column in config.columns or []:
+    for column in named:
         if column not in schema.names:
             close = difflib.get_close_matches(column, schema.names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(
                 Problem(
-                    f"tables.{name}.columns",
-                    f"{column!r} is not a column of {in_source!r} in source {target.source!r}",
+                    field,
+                    f"{column!r} is not a column of {where}",
                     f"{hint}its columns: {', '.join(schema.names)}",
                 )
             )
@@ -124,7 +135,7 @@ async def _check_query(service: QueryService, name: str) -> list[Problem]:
     try:
         stream = await service.admission.open(target, statement, Caps(), CALLER)
         try:
-            await anyio.to_thread.run_sync(stream.read_all)
+            result = await anyio.to_thread.run_sync(stream.read_all)
         finally:
             await stream.aclose()
     except LivedataError as exc:
@@ -136,7 +147,8 @@ async def _check_query(service: QueryService, name: str) -> list[Problem]:
                 "type fits where the SQL uses it",
             )
         ]
-    return []
+    described = service.catalog.queries[name].column_descriptions
+    return _unknown(f"queries.{name}.column_descriptions", described, result.schema, "its result")
 
 
 def _typed_probe(service: QueryService, target: Target) -> tuple[Statement, str]:

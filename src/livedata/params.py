@@ -27,6 +27,15 @@ _FALSE = {"false", "0", "no", "off"}
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
+_JSON_TYPES: dict[ScalarType, dict[str, str]] = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "str": {"type": "string"},
+    "bool": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+
 
 class ParamSpec(BaseModel):
     """One parameter of a named query, as written in the catalog."""
@@ -91,12 +100,41 @@ class ParamSpec(BaseModel):
         return [_convert_item(self, f"{name}[{i}]", v) for i, v in enumerate(value)]
 
     def describe(self) -> dict[str, Any]:
-        """The parameter as GET /queries and the OpenAPI document show it."""
+        """The parameter as GET /queries shows it: as declared, plus its JSON Schema."""
         out = self.model_dump(exclude_none=True, exclude={"required"})
         out["required"] = self.is_required
         if "default" in out:
             out["default"] = jsonable(self.convert("default", self.default))
+        out["schema"] = self.json_schema()
         return out
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the values ``convert`` accepts in their canonical JSON form,
+        shared by GET /queries and the OpenAPI document. Bounds of dates are not expressible
+        in JSON Schema and stay in ``min``/``max``."""
+        kind = self.item_type
+        item: dict[str, Any] = {"enum": self.values} if kind == "enum" else dict(_JSON_TYPES[kind])
+        if kind in ("int", "float"):
+            item.update(
+                {
+                    k: _convert_item(self, k, v, check_rules=False)
+                    for k, v in (("minimum", self.min), ("maximum", self.max))
+                    if v is not None
+                }
+            )
+        upper = MAX_LIST_LENGTH if self.max_length is None else self.max_length  # _check_length
+        if kind == "str":
+            item.update(minLength=self.min_length, maxLength=upper)
+            item["pattern"] = None if self.pattern is None else f"^(?:{self.pattern})$"
+        schema = item = _present(item)
+        if self.is_list:  # the length bounds count both the items and each str item
+            items = {"minItems": self.min_length, "maxItems": upper}
+            schema = _present({"type": "array", "items": item, **items})
+        if self.description:
+            schema["description"] = self.description
+        if self.default is not None:
+            schema["default"] = jsonable(self.convert("default", self.default))
+        return schema
 
 
 def _split_type(declared: str) -> tuple[ScalarType, bool]:
@@ -109,6 +147,10 @@ def _split_type(declared: str) -> tuple[ScalarType, bool]:
             'or "list[T]" of those'
         )
     return item, is_list
+
+
+def _present(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if v is not None}
 
 
 def _fail(name: str, rule: str, value: Any) -> NoReturn:

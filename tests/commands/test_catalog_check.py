@@ -22,6 +22,7 @@ connect_timeout = 2
 [tables.world_country_list]
 source = "db"
 columns = ["alpha_3", "name"]
+column_descriptions = {{ name = "English short name." }}
 
 [queries.by_region]
 source = "db"
@@ -62,6 +63,11 @@ source = "down"
 [queries.reads_nothing]
 source = "db"
 sql = "SELECT * FROM no_such_table"
+
+[queries.described]
+source = "db"
+sql = "SELECT name FROM world_country_list"
+column_descriptions = {{ nmae = "English short name." }}
 """
 
 
@@ -103,7 +109,7 @@ def test_every_problem_the_sources_show_is_named_at_once(
     done = run("catalog", "check", "--connect", "--catalog", str(catalog))
     assert done.returncode == 2, done.stdout
     message = " ".join(done.stderr.split())
-    assert f"{catalog}: 4 problem(s) found by asking the sources" in message
+    assert f"{catalog}: 5 problem(s) found by asking the sources" in message
     assert "sources.down: Source 'down' is unavailable (cannot connect" in message
     assert "(its 1 table(s) and 0 query(ies) were not checked)" in message
     assert f"port = {closed_port}" in message  # the fix says where it looked
@@ -111,6 +117,8 @@ def test_every_problem_the_sources_show_is_named_at_once(
     assert "tables.lineitem.columns: 'l_shipmod' is not a column" in message
     assert "did you mean 'l_shipmode'?" in message
     assert "queries.reads_nothing.sql: it fails with no parameters" in message
+    assert "queries.described.column_descriptions: 'nmae' is not a column of its result" in message
+    assert "did you mean 'name'?" in message
     assert "by_region" not in message
     assert "by_codes" not in message
     assert "Traceback" not in done.stderr

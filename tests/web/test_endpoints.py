@@ -20,6 +20,12 @@ def test_queries_lists_the_catalog_with_types(client: httpx.Client) -> None:
         "default": 0,
         "min": 0,
         "required": False,
+        "schema": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Leave out countries with fewer inhabitants.",
+        },
     }
     assert region["params"]["region"]["required"] is True
     ordered = ["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null"]

@@ -159,9 +159,18 @@ async def maintain_forever(round_: Callable[[], None], interval: float) -> NoRet
 
 async def _describe(catalog: Catalog, service: QueryService, caller: Caller) -> dict[str, Any]:
     async def columns(kind: str, name: str) -> list[dict[str, Any]] | None:
+        """No ``nullable``: every driver reports every result column nullable, so it is
+        unknown, and omitted rather than guessed."""
         request = QueryRequest(table=name) if kind == "table" else QueryRequest(query=name)
         schema = await service.schemas.visible(service.planner.resolve(request), caller.id)
-        return None if schema is None else filters.describe(schema)
+        if schema is None:
+            return None
+        config = catalog.tables[name] if kind == "table" else catalog.queries[name]
+        described = filters.describe(schema)
+        for column in described:
+            if column["name"] in config.column_descriptions:
+                column["description"] = config.column_descriptions[column["name"]]
+        return described
 
     tables = {
         name: {

@@ -70,6 +70,16 @@ class Column(BaseModel):
     type: str
 
 
+class ColumnInfo(Column):
+    """A column as GET /queries lists it. No ``nullable``: every driver reports every result
+    column nullable, so whether it may be null is unknown, and omitted."""
+
+    ops: list[str] = Field(description="The filter ops a filter on this column takes.")
+    description: str | None = Field(
+        default=None, description="From the catalog's column_descriptions; absent if none."
+    )
+
+
 class ResultMeta(BaseModel):
     rows: int
     truncated: bool = Field(description="True when the source's max_rows cut the result.")
@@ -200,14 +210,15 @@ class Removed(BaseModel):
 class TableInfo(BaseModel):
     source: str
     description: str
-    columns: list[Column] | None = Field(
+    columns: list[ColumnInfo] | None = Field(
         description="The result columns; null while the source cannot say (it is down)."
     )
 
 
 class QueryInfo(TableInfo):
     params: dict[str, dict[str, Any]] = Field(
-        description="Each parameter: type, required, default, bounds, description."
+        description="Each parameter: type, required, default, bounds, description, and "
+        "`schema`, the JSON Schema of its values."
     )
 
 

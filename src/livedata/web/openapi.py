@@ -16,16 +16,6 @@ from livedata.web.errors import client_codes
 from livedata.web.models import QueryBody
 from livedata.web.responses import JSONResponse
 
-_JSON_TYPES = {
-    "int": {"type": "integer"},
-    "float": {"type": "number"},
-    "str": {"type": "string"},
-    "bool": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
-}
-
-
 SECURITY_SCHEMES = {
     "apiKey": {
         "type": "http",
@@ -187,25 +177,6 @@ def _params_schema(params: dict[str, ParamSpec]) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "properties": {name: _param_schema(spec) for name, spec in params.items()},
+        "properties": {name: spec.json_schema() for name, spec in params.items()},
         "required": [name for name, spec in params.items() if spec.is_required],
     }
-
-
-def _param_schema(spec: ParamSpec) -> dict[str, Any]:
-    item: dict[str, Any] = (
-        {"enum": spec.values} if spec.item_type == "enum" else dict(_JSON_TYPES[spec.item_type])
-    )
-    bounds = (
-        {"minimum": spec.min, "maximum": spec.max}
-        if spec.item_type in ("int", "float")
-        else {"minLength": spec.min_length, "maxLength": spec.max_length, "pattern": spec.pattern}
-    )
-    if not spec.is_list:
-        item.update({k: v for k, v in bounds.items() if v is not None})
-    schema = {"type": "array", "items": item} if spec.is_list else item
-    if spec.description:
-        schema["description"] = spec.description
-    if spec.default is not None:
-        schema["default"] = spec.describe()["default"]
-    return schema

@@ -141,7 +141,7 @@ async def _stored_response(
     headers["ETag"] = f'"{result.entry.key}.{result.entry.version}.{variant}"'
     headers["Cache-Control"] = f"max-age={max(0, int(result.fresh_for))}"
     headers["Age"] = str(int(result.age))
-    if headers["ETag"] in _etags(request_headers.get("if-none-match")):
+    if headers["ETag"] in etags(request_headers.get("if-none-match")):
         return Response(status_code=304, headers=headers), result
     cache = service.cache
     assert cache is not None, "a stored result comes from the cache"
@@ -173,7 +173,7 @@ async def _live_response(
     counts only in the body (JSON ``meta``). A page of a snapshot the client already has is
     a 304, its cursor renewed in the headers."""
     page = result.page
-    if page is not None and page.etag in _etags(request_headers.get("if-none-match")):
+    if page is not None and page.etag in etags(request_headers.get("if-none-match")):
         await result.body.aclose()
         headers = {"Vary": VARY, "Cache-Status": result.status.cache_status, **_paging(result)}
         headers.update(_counts(result.header(), total_ms))
@@ -304,7 +304,8 @@ async def _slices(body: memoryview) -> AsyncIterator[memoryview]:
             mapping.madvise(mmap.MADV_DONTNEED, page, end - page)
 
 
-def _etags(header: str | None) -> set[str]:
+def etags(header: str | None) -> set[str]:
+    """The tags of an If-None-Match header, compared weakly (RFC 9110 13.1.2)."""
     return {tag.strip().removeprefix("W/") for tag in (header or "").split(",")}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from livedata import sql
+from livedata.auth.caller import ANONYMOUS
 from livedata.errors import (
     BodyTooLarge,
     InvalidOption,
@@ -36,6 +38,7 @@ from livedata.web.responses import (
     cache_control,
     choose_coding,
     choose_encoder,
+    etags,
     remember,
     result_response,
 )
@@ -115,11 +118,25 @@ async def query(request: Request) -> Response:
 @router.get(
     "/queries",
     summary="The catalog: tables and named queries with their parameters",
-    responses={200: {"model": CatalogListing}},
+    responses={
+        200: {"model": CatalogListing},
+        304: {"description": "Not modified: the body's ETag matches If-None-Match."},
+    },
 )
-async def queries(request: Request) -> JSONResponse:
-    """Everything the caller may ask for, with parameter types, defaults and result columns."""
-    return JSONResponse(await request.app.state.describe(caller_of(request)))
+async def queries(request: Request) -> Response:
+    """Everything the caller may ask for, with parameter types, defaults and result columns.
+    Its strong ETag is the digest of this caller's body, so a client revalidates cheaply (a
+    304 still costs the schema probes, not the transfer); each caller sees its own body."""
+    caller = caller_of(request)
+    body = orjson.dumps(await request.app.state.describe(caller))
+    headers = {
+        "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
+        "Vary": "Authorization",
+        "Cache-Control": "no-cache" if caller is ANONYMOUS else "private, no-cache",
+    }
+    if headers["ETag"] in etags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=JSONResponse.media_type, headers=headers)
 
 
 @router.get("/health", summary="Liveness: the process answers", responses={200: {"model": Health}})
