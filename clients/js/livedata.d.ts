@@ -112,18 +112,28 @@ export interface ParamDescription {
   values?: string[];
   min?: number | null;
   max?: number | null;
+  /** The JSON Schema of the parameter's values (type, format, enum, bounds, items, default). */
+  schema: Record<string, unknown>;
   [key: string]: unknown;
 }
 
+/** A result column as the catalog lists it. No `nullable`: livedata cannot know it. */
+export interface CatalogColumn extends Column {
+  /** The filter ops a filter on this column takes. */
+  ops: string[];
+  /** From the catalog's `column_descriptions`; absent if none. */
+  description?: string;
+}
+
 export interface Catalog {
-  tables: Record<string, { source: string; description: string | null; columns: Column[] | null }>;
+  tables: Record<string, { source: string; description: string | null; columns: CatalogColumn[] | null }>;
   queries: Record<
     string,
     {
       source: string;
       description: string | null;
       params: Record<string, ParamDescription>;
-      columns: Column[] | null;
+      columns: CatalogColumn[] | null;
     }
   >;
 }

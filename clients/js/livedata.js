@@ -63,14 +63,22 @@ export class Client {
     this.#token = token || null;
   }
 
-  /** The catalog the caller may use: tables and named queries, parameters, columns. */
+  /** The catalog the caller may use: tables and named queries, parameters, columns. Kept
+   * with its ETag like a result: an unchanged catalog comes back as a 304 without its body. */
   async catalog({ signal } = {}) {
-    const response = await this.#fetch(`${this.#baseUrl}/queries`, {
-      headers: this.#authorization(),
-      signal,
-    });
+    const key = JSON.stringify([this.#token, "/queries"]); // a result's key holds a body: "{...}"
+    const kept = this.#stored.get(key);
+    const headers = { ...this.#authorization(), ...(kept && { "If-None-Match": kept.etag }) };
+    const response = await this.#fetch(`${this.#baseUrl}/queries`, { headers, signal });
+    if (response.status === 304 && kept) {
+      this.#keep(key, kept);
+      return kept.catalog;
+    }
     if (!response.ok) throw await toError(response);
-    return response.json();
+    const catalog = await response.json();
+    const etag = response.headers.get("ETag");
+    if (etag) this.#keep(key, { etag, catalog });
+    return catalog;
   }
 
   /** Rows of the named query `name` with `params`. */

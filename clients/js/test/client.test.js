@@ -106,6 +106,22 @@ describe("query and table", () => {
     assert.deepEqual(Object.keys(catalog.queries), ["countries_by_region"]);
     assert.deepEqual(catalog.tables, {});
     assert.equal(catalog.queries.countries_by_region.params.region.values.at(-1), "Oceania");
+    assert.equal(catalog.queries.countries_by_region.params.region.schema.enum.at(-1), "Oceania");
+  });
+
+  test("the catalog is revalidated with its ETag, per token", async () => {
+    const exchanges = []; // [If-None-Match sent, status answered]
+    const fetchAndNote = async (url, init) => {
+      const response = await fetch(url, init);
+      exchanges.push([new Headers(init.headers).get("If-None-Match"), response.status]);
+      return response;
+    };
+    const client = new Client({ baseUrl: server.url, token: server.keys.reader, fetch: fetchAndNote });
+    const everything = await client.catalog();
+    assert.equal(await client.catalog(), everything);
+    client.setToken(server.keys.europe);
+    assert.deepEqual(Object.keys((await client.catalog()).queries), ["countries_by_region"]);
+    assert.deepEqual(exchanges.map(([tag, status]) => [tag !== null, status]), [[false, 200], [true, 304], [false, 200]]);
   });
 });
 
