@@ -208,19 +208,23 @@ def test_a_slow_destination_makes_requests_wait_never_drops_a_line(
     requests = threading.Thread(target=lambda: sent.extend(_at_once(url, 40)))
     requests.start()
     assert full.wait(timeout=60), "the queue never filled"
+    # Only the requests whose lines wait for room wait: the process still answers (its
+    # writers once blocked the event loop, and every request with it).
+    health = httpx.get(f"{url}/health")
+    assert health.status_code == 200
     os.set_blocking(reader, True)
     lines: list[bytes] = []
     with os.fdopen(reader, "rb") as pipe:
-        while len(lines) < 40:
+        while len(lines) < 41:
             lines.append(pipe.readline())
         requests.join()
         scrape = httpx.get(f"{url}/metrics").text
         audit.configure("off")  # closes the pipe's write end once its lines are written
         lines += pipe.read().splitlines()
-    assert {orjson.loads(line)["request_id"] for line in lines[:40]} == {
-        r.headers["x-request-id"] for r in sent
+    assert {orjson.loads(line)["request_id"] for line in lines[:41]} == {
+        r.headers["x-request-id"] for r in [*sent, health]
     }
-    assert len(lines) == 41  # and the scrape's own
+    assert len(lines) == 42  # and the scrape's own
     (waits,) = (
         s.value
         for family in text_string_to_metric_families(scrape)

@@ -12,7 +12,8 @@ A request only encodes its line and queues it; ``AuditWriter`` writes what has q
 few writes. Through ``logging`` (``Logger.info`` to a ``FileHandler``, a write and a flush per
 line) a hit from memory took 10% more instructions, the writer's thread included (callgrind,
 200 in-process hits: 336k each, now 302k). The queue is bounded: when the destination cannot
-keep up, a request waits for room (a line is never dropped) and ``/metrics`` counts the waits.
+keep up, a request waits for room in a worker thread (a line is never dropped) and
+``/metrics`` counts the waits.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+import anyio.to_thread
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,13 +50,16 @@ class AuditWriter:
         self._lock = threading.Lock()  # the destination, against a write in progress
         threading.Thread(target=self._run, name="livedata-audit", daemon=True).start()
 
-    def write(self, line: bytes) -> None:
-        """Queue one line; when the queue is full, wait for room rather than drop it."""
+    async def write(self, line: bytes) -> None:
+        """Queue one line; when the queue is full, wait for room rather than drop it. The
+        wait is this request's, in a worker thread: blocking on the event loop would stall
+        every request of the process. The thread runs to its end even if the request is
+        cancelled meanwhile, so the line is still queued."""
         try:
             self.queue.put_nowait(line)
         except queue.Full:
             self.on_full()
-            self.queue.put(line)
+            await anyio.to_thread.run_sync(self.queue.put, line)
 
     def drain(self) -> None:
         """Wait until every line queued so far is written (at shutdown)."""
@@ -195,4 +200,4 @@ class AuditLog:
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }
-            self.writer.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+            await self.writer.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
