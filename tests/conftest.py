@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from livedata.results import LiveResult
 from livedata.service import QueryService
 from livedata.settings import Settings
 from livedata.web.app import create_app
+from tests.cli_server import CliServer
 from tests.samples import Sample, sample_loader
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -110,6 +112,27 @@ def base_url(serve: Callable[..., str]) -> str:
 def client(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture
+def cli_server() -> Iterator[Callable[..., CliServer]]:
+    """Start the real command line, `livedata serve`, and wait until every worker is ready.
+
+    Readiness is read from stderr: uvicorn says "Application startup complete." once per
+    worker (after the cache has removed its leftovers) and "Uvicorn running on" once it
+    listens. Whatever is still running at the end of the test is killed.
+    """
+    started: list[CliServer] = []
+
+    def start(cache_dir: Path, *args: str, workers: int = 1, **env: str) -> CliServer:
+        server = CliServer(cache_dir, list(args), workers, env)
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
 
 
 async def answer(

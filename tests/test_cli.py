@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.cli_server import LIVEDATA, CliServer
 from tests.samples import TEST_DATABASE, Sample
-
-LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 
 
 @pytest.fixture(autouse=True)
@@ -65,25 +62,13 @@ def test_broken_catalog_exits_2_for_check_and_serve(tmp_path: Path) -> None:
         assert "databse: unknown field; did you mean 'database'?" in done.stderr
 
 
-def test_serve_answers_the_readme_request() -> None:
-    with socket.socket() as probe:  # a free port for the real command line
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with subprocess.Popen(
-        [*LIVEDATA, "serve", "--port", str(port)], stderr=subprocess.PIPE, text=True
-    ) as server:
-        try:
-            assert server.stderr is not None
-            for line in server.stderr:  # readiness: uvicorn says when it listens
-                if "Uvicorn running on" in line:
-                    break
-            response = httpx.post(
-                f"http://127.0.0.1:{port}/query", json={"table": "world_country_list"}
-            )
-            assert response.status_code == 200
-            assert len(response.json()["rows"]) == 249
-        finally:
-            server.terminate()
+def test_serve_answers_the_readme_request(
+    tmp_path: Path, cli_server: Callable[..., CliServer]
+) -> None:
+    server = cli_server(tmp_path / "cache")
+    response = httpx.post(f"{server.url}/query", json={"table": "world_country_list"})
+    assert response.status_code == 200
+    assert len(response.json()["rows"]) == 249
 
 
 def test_a_missing_secret_stops_start_up(tmp_path: Path) -> None:

@@ -9,13 +9,7 @@ a transaction of its own, before it fails.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,11 +23,10 @@ import pytest
 from livedata.catalog import Catalog, QueryConfig
 from livedata.connectors.postgres import PostgresSource
 from tests.cache.traffic import Body, ask, same_data
+from tests.cli_server import START_TIMEOUT
 from tests.conftest import require_service
 from tests.samples import PG_DSN, Sample
 
-LIVEDATA = [sys.executable, "-m", "livedata.cli"]
-START_TIMEOUT = 60.0  # seconds a server may take to start; a bound, not a pace
 _DSN = PG_DSN
 # What a statement runs to be counted even when it then fails (see the module docstring).
 RUNS_TABLE = "livedata_test_runs"
@@ -203,83 +196,6 @@ def postgres(sample_of: Callable[[str], Sample]) -> Iterator[Postgres]:
         yield pg
     finally:  # also when skipped; after a restart, the connection of the moment
         pg.db.close()
-
-
-class CliServer:
-    """A `livedata serve` process group (the server and its workers); ``log`` is its stderr."""
-
-    def __init__(self, cache_dir: Path, args: list[str], workers: int, env: dict[str, str]) -> None:
-        with socket.socket() as probe:  # a free port for the real command line
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.log: list[str] = []
-        self.process = subprocess.Popen(
-            [*LIVEDATA, "serve", "--port", str(port), "--workers", str(workers), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "LIVEDATA_CACHE_DIR": str(cache_dir), **env},
-            start_new_session=True,  # its own process group, so its workers can be killed too
-        )
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, args=(workers,), daemon=True)
-        self._reader.start()
-
-    def wait_ready(self) -> None:
-        if not self._ready.wait(START_TIMEOUT) or self.process.poll() is not None:
-            self.kill()
-            raise AssertionError(f"livedata serve did not start:\n{''.join(self.log)}")
-
-    def kill(self) -> None:
-        """``kill -9`` of the server and its workers: no clean-up of any kind runs."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self._reap()
-
-    def stop(self) -> None:
-        """Shut down as on Ctrl-C; kill what does not stop within the bound."""
-        self.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=START_TIMEOUT)
-        self.kill()
-
-    def _reap(self) -> None:
-        self.process.wait()
-        self._reader.join()  # stderr ends once every process of the group is gone
-
-    def _read(self, workers: int) -> None:
-        """Drain stderr (a chatty server would block on a full pipe) and spot readiness."""
-        assert self.process.stderr is not None
-        with self.process.stderr:
-            complete = 0
-            for line in self.process.stderr:
-                self.log.append(line)
-                complete += "Application startup complete." in line
-                if complete >= workers and any("Uvicorn running on" in s for s in self.log):
-                    self._ready.set()
-        self._ready.set()  # the process ended: let the caller see why
-
-
-@pytest.fixture
-def cli_server() -> Iterator[Callable[..., CliServer]]:
-    """Start the real command line, `livedata serve`, and wait until every worker is ready.
-
-    Readiness is read from stderr: uvicorn says "Application startup complete." once per
-    worker (after the cache has removed its leftovers) and "Uvicorn running on" once it
-    listens. Whatever is still running at the end of the test is killed.
-    """
-    started: list[CliServer] = []
-
-    def start(cache_dir: Path, *args: str, workers: int = 1, **env: str) -> CliServer:
-        server = CliServer(cache_dir, list(args), workers, env)
-        started.append(server)
-        server.wait_ready()
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
 
 
 def directory_bytes(root: Path) -> int:

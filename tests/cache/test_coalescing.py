@@ -18,13 +18,13 @@ from tests.cache.conftest import (
     GATED_SQL,
     REGION,
     SLOW_SQL,
-    CliServer,
     Postgres,
     counted_run,
     held_locks,
     query,
 )
 from tests.cache.traffic import BOUND, COLLAPSED, HIT, STORED, fire, statuses
+from tests.cli_server import CliServer
 
 
 def test_200_cold_requests_cost_one_postgres_execution(

@@ -17,11 +17,9 @@ import httpx
 import pytest
 
 from livedata.cache.store import MAGIC
-from tests.cache.conftest import (
-    CliServer,
-    leftovers,
-)
+from tests.cache.conftest import leftovers
 from tests.cache.traffic import BOUND, HIT, STORED, Body, Clock, ask, same_data
+from tests.cli_server import CliServer
 
 
 def crash_round(round_: int) -> list[tuple[Body, dict[str, str]]]:

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from livedata.catalog import load_catalog
 from livedata.settings import BUNDLED_CATALOG
-from tests.cache.conftest import CliServer
 from tests.cache.traffic import Clock
+from tests.cli_server import CliServer
 
 REGION = {"query": "countries_by_region", "params": {"region": "Europe"}}
 COUNTRIES = {"table": "world_country_list", "limit": 5}

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from livedata.catalog import Catalog, TableConfig
-from tests.cache.conftest import CliServer, Postgres
+from tests.cache.conftest import Postgres
 from tests.cache.traffic import BOUND, HIT, STORED, Body, Clock, ask, fire
+from tests.cli_server import CliServer
 
 ROWS = 250
 PAGE = 100

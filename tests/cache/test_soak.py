@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cache.conftest import CliServer, directory_bytes
+from tests.cache.conftest import directory_bytes
 from tests.cache.traffic import BOUND, Body, same_data
+from tests.cli_server import CliServer
 
 MAX_BYTES = 8_000_000
 LOAD_SECONDS = 20.0  # how long the load lasts; what is asserted does not depend on it

@@ -24,7 +24,8 @@ import httpx
 import pytest
 import redis
 
-from tests.cache.conftest import CliServer, cli_server, postgres  # noqa: F401  # fixtures
+from tests.cache.conftest import postgres  # noqa: F401  # fixture
+from tests.cli_server import CliServer
 from tests.conftest import require_service
 
 BOUND = 60.0  # seconds a service may take to start or stop
@@ -211,7 +212,7 @@ def cluster(
     tmp_path: Path,
     seaweedfs: SeaweedFS,
     redis_server: RedisServer,
-    cli_server: Callable[..., CliServer],  # noqa: F811  # the imported fixture
+    cli_server: Callable[..., CliServer],  # the imported fixture
 ) -> Callable[..., Cluster]:
     """``start(catalog, nodes=3, workers=1, **env)``: nodes sharing Redis and the bucket,
     each with a cache directory of its own."""

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cache.conftest import LIVEDATA, Postgres
+from tests.cache.conftest import Postgres
 from tests.cache.traffic import BOUND, HIT
+from tests.cli_server import LIVEDATA
 from tests.cluster.conftest import Cluster, RedisServer, restart_empty
 
 TABLE = "cluster_invalidated"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from livedata.auth.keys import new_key
-from tests.cache.conftest import Postgres, cli_server, postgres  # noqa: F401  # fixtures
+from tests.cache.conftest import Postgres, postgres  # noqa: F401  # fixture
 
 AUDIENCE = "livedata-test"
 Headers = dict[str, str]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +19,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from jwt.algorithms import RSAAlgorithm
 
 from livedata.auth.keys import digest
+from tests.cli_server import LIVEDATA
 from tests.security.conftest import CEILINGS, Credentials, write_access
-
-LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

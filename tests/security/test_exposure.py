@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cache.conftest import CliServer
+from tests.cli_server import LIVEDATA, CliServer
 from tests.security.conftest import Credentials
 
-LIVEDATA = [sys.executable, "-m", "livedata.cli"]
 REFUSAL = "Refusing to serve"
 UNASSIGNED = "192.0.2.10"
 
