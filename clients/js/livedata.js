@@ -103,11 +103,9 @@ export class Client {
     if (refresh) {
       headers["Cache-Control"] = "no-cache";
     } else if (kept) {
+      // A browser appends "Cache-Control: no-cache" to it (Fetch standard); livedata answers
+      // a conditional request from its cache all the same.
       headers["If-None-Match"] = kept.etag;
-      // A browser adds "Cache-Control: no-cache" to a request carrying If-None-Match unless
-      // it has a Cache-Control of its own (Fetch standard), and livedata would then ask the
-      // source again: this directive changes nothing on livedata and keeps that one out.
-      headers["Cache-Control"] = "no-transform";
     }
     const response = await this.#fetch(`${this.#baseUrl}/query`, { method: "POST", headers, body, signal });
     if (response.status === 304 && kept) {

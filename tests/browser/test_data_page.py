@@ -83,8 +83,8 @@ def test_a_named_query_with_parameters_paged_forward_and_back(
     expect(page.locator("#page-range")).to_have_text(f"Rows 1 to 25 of {total}")
     assert first_cells(page) == first_page
     # The same page asked again: the client revalidated what it kept and the server said 304
-    # (a page of the same snapshot), not asking the source again (Chromium added no
-    # "no-cache").
+    # (a page of the same snapshot), not asking the source again although Chromium added
+    # "Cache-Control: max-age=0" to the conditional request.
     expect(page.locator("#summary")).to_contain_text("304")
     expect(page.locator("#summary")).to_contain_text("Cache-Status: livedata; hit")
     page.screenshot(path=tmp_path / "data-page.png", full_page=True)

@@ -6,7 +6,9 @@ Time is a settable clock handed to the server, so expiry is tested without sleep
 from __future__ import annotations
 
 import gzip
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -160,3 +162,63 @@ def test_the_memory_fast_path_never_outlives_its_file(url: str) -> None:
     assert invalidated.json()["removed"] == 1
     after = ask(url, REGION)
     assert status(after) == "livedata; fwd=miss; stored"  # the file is gone: not from memory
+
+
+@pytest.fixture
+def sqlite_url(serve: Callable[..., str], clock: Clock, tmp_path: Path) -> tuple[str, Path]:
+    """A server over a SQLite file this test may change; its entries live 60 s."""
+    database = tmp_path / "shop.sqlite"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE stock (item TEXT, count INTEGER)")
+        db.execute("INSERT INTO stock VALUES ('pen', 3)")
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        f'[sources.shop]\nkind = "sqlite"\npath = "{database}"\nttl = 60\n'
+        '[tables.stock]\nsource = "shop"\n'
+    )
+    return serve(load_catalog(catalog), clock), database
+
+
+def test_a_refetch_of_unchanged_rows_keeps_its_etag(url: str, clock: Clock) -> None:
+    first = ask(url, REGION)
+    clock.now += 60 + 30 + 1  # past ttl and stale-while-revalidate: the source is asked again
+    refetched = ask(url, REGION)
+    assert status(refetched) == "livedata; fwd=miss; stored"
+    assert refetched.json()["meta"]["fetched_at"] > first.json()["meta"]["fetched_at"]
+    assert refetched.headers["etag"] == first.headers["etag"]  # the rows are the same
+    assert refetched.headers["etag"].startswith('W/"')  # meta (fetched_at) is not
+    conditional = ask(url, REGION, **{"if-none-match": first.headers["etag"]})
+    assert conditional.status_code == 304
+
+
+def test_a_refetch_of_changed_rows_changes_its_etag(
+    sqlite_url: tuple[str, Path], clock: Clock
+) -> None:
+    url, database = sqlite_url
+    first = ask(url, {"table": "stock"})
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE stock SET count = 4")
+    clock.now += 61
+    conditional = ask(url, {"table": "stock"}, **{"if-none-match": first.headers["etag"]})
+    assert conditional.status_code == 200
+    assert conditional.json()["rows"] == [["pen", 4]]
+    assert conditional.headers["etag"] != first.headers["etag"]
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        pytest.param({"cache-control": "max-age=0"}, id="chromium"),
+        pytest.param({"cache-control": "no-cache", "pragma": "no-cache"}, id="fetch-standard"),
+    ],
+)
+def test_a_conditional_request_is_answered_from_the_cache_whatever_the_browser_adds(
+    url: str, clock: Clock, added: dict[str, str]
+) -> None:
+    """What a browser adds to a request an app set If-None-Match on (Chromium 156, seen in
+    tests/browser; the Fetch standard), which alone would ask the source again."""
+    etag = ask(url, REGION).headers["etag"]
+    clock.now += 11  # past the no-cache throttle: no-cache alone would refetch now
+    conditional = ask(url, REGION, **{"if-none-match": etag, **added})
+    assert conditional.status_code == 304
+    assert status(conditional) == "livedata; hit"

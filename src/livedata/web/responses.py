@@ -95,10 +95,17 @@ def best_offer(
 
 
 def cache_control(headers: Headers) -> CacheControl:
+    """The client's directives. On a conditional request, ``no-cache`` and ``max-age`` are
+    not the app's: browsers add them to any request an app sets ``If-None-Match`` on
+    (Chromium ``max-age=0``; the Fetch standard ``no-cache`` and ``Pragma: no-cache``), so
+    such a request is answered from the cache; a refetch is asked without a validator."""
     directives = {}
     for part in headers.get("cache-control", "").split(","):
         name, _, value = part.strip().lower().partition("=")
         directives[name] = value.strip('"')
+    if "if-none-match" in headers:
+        directives.pop("no-cache", None)
+        directives.pop("max-age", None)
     max_age = directives.get("max-age", "")
     return CacheControl(
         no_cache="no-cache" in directives,
@@ -138,10 +145,12 @@ async def _stored_response(
     headers = {"Vary": VARY, "Cache-Status": result.status.cache_status}
     headers.update(_counts(result.header, total_ms))
     variant = encoder.name if coding is None else f"{encoder.name}.{coding}"
-    headers["ETag"] = f'"{result.entry.key}.{result.entry.version}.{variant}"'
+    # Named by the rows, not the fetch: a refetch of unchanged rows keeps its tag, so a client
+    # revalidating after it gets a 304. Weak, since meta (fetched_at, timings) may differ.
+    headers["ETag"] = f'W/"{result.entry.key}.{result.entry.stored.digest}.{variant}"'
     headers["Cache-Control"] = f"max-age={max(0, int(result.fresh_for))}"
     headers["Age"] = str(int(result.age))
-    if headers["ETag"] in etags(request_headers.get("if-none-match")):
+    if matches(headers["ETag"], request_headers.get("if-none-match")):
         return Response(status_code=304, headers=headers), result
     cache = service.cache
     assert cache is not None, "a stored result comes from the cache"
@@ -173,7 +182,7 @@ async def _live_response(
     counts only in the body (JSON ``meta``). A page of a snapshot the client already has is
     a 304, its cursor renewed in the headers."""
     page = result.page
-    if page is not None and page.etag in etags(request_headers.get("if-none-match")):
+    if page is not None and matches(page.etag, request_headers.get("if-none-match")):
         await result.body.aclose()
         headers = {"Vary": VARY, "Cache-Status": result.status.cache_status, **_paging(result)}
         headers.update(_counts(result.header(), total_ms))
@@ -304,9 +313,11 @@ async def _slices(body: memoryview) -> AsyncIterator[memoryview]:
             mapping.madvise(mmap.MADV_DONTNEED, page, end - page)
 
 
-def etags(header: str | None) -> set[str]:
-    """The tags of an If-None-Match header, compared weakly (RFC 9110 13.1.2)."""
-    return {tag.strip().removeprefix("W/") for tag in (header or "").split(",")}
+def matches(etag: str, if_none_match: str | None) -> bool:
+    """Whether ``etag`` is among the tags of an If-None-Match header, compared weakly
+    (RFC 9110 13.1.2)."""
+    tags = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
+    return etag.removeprefix("W/") in tags
 
 
 _STATIC_HEADERS = {

@@ -38,7 +38,7 @@ from livedata.web.responses import (
     cache_control,
     choose_coding,
     choose_encoder,
-    etags,
+    matches,
     remember,
     result_response,
 )
@@ -134,7 +134,7 @@ async def queries(request: Request) -> Response:
         "Vary": "Authorization",
         "Cache-Control": "no-cache" if caller is ANONYMOUS else "private, no-cache",
     }
-    if headers["ETag"] in etags(request.headers.get("if-none-match")):
+    if matches(headers["ETag"], request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=JSONResponse.media_type, headers=headers)
 
