@@ -10,6 +10,9 @@ export const FORMATS = Object.freeze({
   parquet: "application/vnd.apache.parquet",
 });
 const TEXT_FORMATS = new Set(["json", "ndjson", "csv"]);
+// Longer GET URLs are POSTed instead: 8 KiB holds a request line for nginx's default buffers
+// and for common CDNs; this leaves room for the rest of it.
+const MAX_URL_LENGTH = 6000;
 
 /** An error answer from livedata, in its one JSON shape; the subclass says whose move it is. */
 export class LivedataError extends Error {
@@ -83,7 +86,7 @@ export class Client {
 
   /** Rows of the named query `name` with `params`. */
   query(name, params = {}, options = {}) {
-    return this.#run({ query: name, params: sortedKeys(params) }, options);
+    return this.#run({ query: name, params }, options);
   }
 
   /** Rows of the exposed table `name`. */
@@ -96,18 +99,31 @@ export class Client {
     if (!(format in FORMATS)) {
       throw new TypeError(`Unknown format ${format}; use one of ${Object.keys(FORMATS).join(", ")}.`);
     }
-    const body = JSON.stringify({ ...paging(target, options), format });
+    const body = canonical({ ...paging(target, options), format });
     const key = JSON.stringify([this.#token, body]);
-    const kept = refresh ? undefined : this.#stored.get(key);
-    const headers = { "Content-Type": "application/json", Accept: FORMATS[format], ...this.#authorization() };
+    // GET with the request in the URL: HTTP caches may keep the answer, and a matching
+    // If-None-Match is a 304 (a POST gets 412). A request too long for a URL is POSTed, and
+    // never conditional.
+    const url = `${this.#baseUrl}/query?q=${encodeURIComponent(body)}`;
+    const inUrl = url.length <= MAX_URL_LENGTH;
+    const kept = refresh || !inUrl ? undefined : this.#stored.get(key);
+    const headers = { Accept: FORMATS[format], ...this.#authorization() };
     if (refresh) {
       headers["Cache-Control"] = "no-cache";
     } else if (kept) {
-      // A browser appends "Cache-Control: no-cache" to it (Fetch standard); livedata answers
-      // a conditional request from its cache all the same.
+      // A browser adds "Cache-Control: max-age=0" or "no-cache" to it; livedata answers a
+      // conditional request from its cache all the same.
       headers["If-None-Match"] = kept.etag;
     }
-    const response = await this.#fetch(`${this.#baseUrl}/query`, { method: "POST", headers, body, signal });
+    const request = inUrl
+      ? this.#fetch(url, { headers, signal })
+      : this.#fetch(`${this.#baseUrl}/query`, {
+          method: "POST",
+          headers: { ...headers, "Content-Type": "application/json" },
+          body,
+          signal,
+        });
+    const response = await request;
     if (response.status === 304 && kept) {
       this.#keep(key, kept);
       // A 304 repeats only some headers (no Content-Type): the kept ones stand for the rest.
@@ -161,6 +177,12 @@ function defined(fields) {
 
 function sortedKeys(object) {
   return Object.fromEntries(Object.entries(object).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** JSON with every object's keys sorted and no spaces: equal requests, equal URLs, so an
+ * HTTP cache keeps one copy. */
+function canonical(value) {
+  return JSON.stringify(value, (_, v) => (v && typeof v === "object" && !Array.isArray(v) ? sortedKeys(v) : v));
 }
 
 /** What the response headers tell about an answer. */

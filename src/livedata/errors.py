@@ -30,6 +30,7 @@ clients can switch on.
     │   ├── RateLimited         the caller's request rate is over its limit
     │   └── BudgetExhausted     a source's query or source-time budget is spent
     ├── NotCached               only-if-cached, and the cache has no usable entry (504)
+    ├── PreconditionFailed      a POST whose If-None-Match matches the result (412)
     └── SourceError             the source could not answer (5xx)
         ├── SourceBusy          every slot and queue place of the source is taken
         ├── SourceUnavailable   cannot connect, or the connection dropped
@@ -238,6 +239,13 @@ class NotCached(LivedataError):
     """Not a client mistake: RFC 9111 answers only-if-cached without an entry with 504."""
 
     code = "not_cached"
+
+
+class PreconditionFailed(LivedataError):
+    """Not a client mistake: RFC 9110 answers a matching If-None-Match with 304 only for GET
+    and HEAD, and with 412 for any other method; ``GET /query`` revalidates."""
+
+    code = "precondition_failed"
 
 
 class SourceError(LivedataError):

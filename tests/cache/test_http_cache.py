@@ -17,7 +17,7 @@ import pytest
 
 from livedata.catalog import load_catalog
 from livedata.settings import BUNDLED_CATALOG
-from tests.cache.traffic import Clock
+from tests.cache.traffic import Clock, revalidate
 
 REGION = {"query": "countries_by_region", "params": {"region": "Europe"}}
 
@@ -73,10 +73,29 @@ def test_different_options_are_different_entries(url: str) -> None:
 
 def test_if_none_match_answers_304(url: str) -> None:
     etag = ask(url, REGION).headers["etag"]
-    response = ask(url, REGION, **{"if-none-match": etag})
+    response = revalidate(url, REGION, etag)
     assert response.status_code == 304
     assert response.content == b""
     assert response.headers["etag"] == etag
+    assert revalidate(url, REGION, '"other", ' + etag).status_code == 304  # one of a list
+    assert revalidate(url, REGION, '"other"').status_code == 200
+
+
+def test_if_none_match_star_matches_a_cached_result(url: str) -> None:
+    body = {"table": "world_country_list", "limit": 9}
+    assert revalidate(url, body, "*").status_code == 200  # nothing cached yet: the rows
+    assert revalidate(url, body, "*").status_code == 304
+
+
+def test_a_post_whose_if_none_match_matches_is_412(url: str) -> None:
+    """RFC 9110 13.1.2: 304 is for GET and HEAD; any other method gets 412."""
+    etag = ask(url, REGION).headers["etag"]
+    for tag in (etag, "*"):
+        refused = ask(url, REGION, **{"if-none-match": tag})
+        assert refused.status_code == 412
+        assert refused.json()["error"]["code"] == "precondition_failed"
+        assert "GET /query" in refused.json()["error"]["message"]
+    assert ask(url, REGION, **{"if-none-match": '"other"'}).status_code == 200
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
@@ -187,7 +206,7 @@ def test_a_refetch_of_unchanged_rows_keeps_its_etag(url: str, clock: Clock) -> N
     assert refetched.json()["meta"]["fetched_at"] > first.json()["meta"]["fetched_at"]
     assert refetched.headers["etag"] == first.headers["etag"]  # the rows are the same
     assert refetched.headers["etag"].startswith('W/"')  # meta (fetched_at) is not
-    conditional = ask(url, REGION, **{"if-none-match": first.headers["etag"]})
+    conditional = revalidate(url, REGION, first.headers["etag"])
     assert conditional.status_code == 304
 
 
@@ -199,7 +218,7 @@ def test_a_refetch_of_changed_rows_changes_its_etag(
     with sqlite3.connect(database) as db:
         db.execute("UPDATE stock SET count = 4")
     clock.now += 61
-    conditional = ask(url, {"table": "stock"}, **{"if-none-match": first.headers["etag"]})
+    conditional = revalidate(url, {"table": "stock"}, first.headers["etag"])
     assert conditional.status_code == 200
     assert conditional.json()["rows"] == [["pen", 4]]
     assert conditional.headers["etag"] != first.headers["etag"]
@@ -219,6 +238,6 @@ def test_a_conditional_request_is_answered_from_the_cache_whatever_the_browser_a
     tests/browser; the Fetch standard), which alone would ask the source again."""
     etag = ask(url, REGION).headers["etag"]
     clock.now += 11  # past the no-cache throttle: no-cache alone would refetch now
-    conditional = ask(url, REGION, **{"if-none-match": etag, **added})
+    conditional = revalidate(url, REGION, etag, **added)
     assert conditional.status_code == 304
     assert status(conditional) == "livedata; hit"

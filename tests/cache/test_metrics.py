@@ -108,12 +108,12 @@ def test_latencies_errors_and_bytes_are_measured(serve: Callable[..., str]) -> N
     regions = [ask(url, REGION) for _ in range(3)]  # a miss, a hit, a hit from the fast path
     csv = ask(url, {**COUNTRIES, "format": "csv"})
     assert httpx.post(f"{url}/query", json={"table": "nowhere"}).status_code == 404
-    assert httpx.get(f"{url}/query").status_code == 405
+    assert httpx.put(f"{url}/query").status_code == 405
     scrape = Scrape(url)
     requests = "livedata_http_request_duration_seconds"
     assert scrape(f"{requests}_count", method="POST", path="/query", status="200") == 4
     assert scrape(f"{requests}_count", method="POST", path="/query", status="404") == 1
-    assert scrape(f"{requests}_count", method="GET", path="/query", status="405") == 1
+    assert scrape(f"{requests}_count", method="PUT", path="/query", status="405") == 1
     buckets = {
         dict(labels).get("le") for name, labels in scrape.samples if name.endswith("_bucket")
     }

@@ -13,7 +13,7 @@ import pytest
 
 from livedata.catalog import Catalog, TableConfig
 from tests.cache.conftest import Postgres
-from tests.cache.traffic import BOUND, HIT, STORED, Body, Clock, ask, fire
+from tests.cache.traffic import BOUND, HIT, STORED, Body, Clock, ask, fire, revalidate
 from tests.cli_server import CliServer
 
 ROWS = 250
@@ -225,7 +225,7 @@ def test_a_page_the_client_has_is_answered_304_with_a_renewed_cursor(
         page = ask(url, body)
         assert page.headers["etag"].startswith('W/"')
 
-        again = ask(url, body, **{"if-none-match": page.headers["etag"]})
+        again = revalidate(url, body, page.headers["etag"])
 
         assert again.status_code == 304
         assert again.headers["etag"] == page.headers["etag"]

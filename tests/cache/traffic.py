@@ -29,6 +29,13 @@ def ask(url: str, body: Body, **headers: str) -> httpx.Response:
     return httpx.post(f"{url}/query", json=body, headers=headers, timeout=BOUND)
 
 
+def revalidate(url: str, body: Body, etag: str, **headers: str) -> httpx.Response:
+    """Ask again with ``If-None-Match`` as HTTP wants it: ``GET /query`` (a POST gets 412)."""
+    q = orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+    conditional = {"if-none-match": etag, **headers}
+    return httpx.get(f"{url}/query", params={"q": q}, headers=conditional, timeout=BOUND)
+
+
 def fire(url: str, bodies: list[Body], connections: int, **headers: str) -> list[httpx.Response]:
     """Send every body at once over ``connections`` connections; the responses, in order."""
 

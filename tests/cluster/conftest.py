@@ -240,27 +240,38 @@ def cluster(
 
 
 @pytest.fixture
-def balancer(tmp_path: Path) -> Iterator[Callable[[list[str]], str]]:
+def balancer(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """``front(urls)``: nginx on a free port, balancing over ``urls`` (round robin), as in
-    front of a cluster; its URL."""
+    front of a cluster; its URL. ``cache=True`` adds nginx's own cache (``proxy_cache``, one
+    request upstream per key at a time), saying per answer in ``X-Cache`` how it answered."""
     require_service(
         "nginx (Debian's nginx-light)", lambda: shutil.which("nginx") or _absent("nginx")
     )
     started: list[subprocess.Popen[bytes]] = []
 
-    def front(urls: list[str]) -> str:
+    def front(urls: list[str], cache: bool = False) -> str:
         port = free_ports(1)[0]
         folder = tmp_path / f"nginx-{port}"
         (folder / "logs").mkdir(parents=True)
         servers = "".join(f"server {url.removeprefix('http://')};" for url in urls)
+        caching = (
+            "proxy_cache results; proxy_cache_lock on; proxy_cache_lock_timeout 120s;"
+            " add_header X-Cache $upstream_cache_status;"
+            if cache
+            else ""
+        )
         (folder / "nginx.conf").write_text(
-            "pid nginx.pid; error_log logs/error.log; worker_processes 1;"
+            # Workers of a root master run as nobody, who may not enter pytest's 0700 folders
+            # where the cache lives.
+            ("user root; " if os.geteuid() == 0 else "")
+            + "pid nginx.pid; error_log logs/error.log; worker_processes 1;"
             "events { worker_connections 1024; }"
             "http { access_log off; client_body_temp_path .; proxy_temp_path .;"
+            " proxy_cache_path cache keys_zone=results:1m;"
             f" upstream nodes {{ {servers} keepalive 32; }}"
             f" server {{ listen 127.0.0.1:{port};"
             "  location / { proxy_pass http://nodes; proxy_http_version 1.1;"
-            "   proxy_set_header Connection ''; proxy_read_timeout 120s; } } }"
+            f"   proxy_set_header Connection ''; proxy_read_timeout 120s; {caching} }} }} }}"
         )
         process = subprocess.Popen(
             ["nginx", "-p", str(folder), "-c", "nginx.conf", "-g", "daemon off;"],

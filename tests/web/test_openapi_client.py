@@ -140,7 +140,7 @@ def test_the_document_declares_what_the_server_sends(client: httpx.Client) -> No
 
 def test_error_examples_show_the_codes_the_server_sends(client: httpx.Client) -> None:
     not_found = client.post("/query", json={"table": "nowhere"}).json()["error"]["code"]
-    not_allowed = client.get("/query").json()["error"]["code"]
+    not_allowed = client.put("/query").json()["error"]["code"]
     document = client.get("/openapi.json").json()
     responses = document["paths"]["/query"]["post"]["responses"]
     assert not_found in responses["404"]["content"]["application/json"]["examples"]

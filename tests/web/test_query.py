@@ -349,7 +349,7 @@ def test_body_over_the_limit_is_413(client: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        pytest.param("GET", "/query", 405, id="get-query"),
+        pytest.param("PUT", "/query", 405, id="put-query"),
         pytest.param("GET", "/nowhere", 404, id="unknown-path"),
     ],
 )

@@ -8,7 +8,7 @@ gets an opaque 500 carrying only the request id, while the traceback goes to the
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -42,6 +42,7 @@ STATUS: dict[type[errors.LivedataError], int] = {
     errors.BudgetExhausted: 429,
     errors.TooManyRequests: 429,
     errors.NotCached: 504,
+    errors.PreconditionFailed: 412,
     errors.RequestError: 400,
     errors.SourceBusy: 503,
     errors.SourceUnavailable: 503,
@@ -125,11 +126,27 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail)
+    headers = exc.headers
     if exc.status_code == 404:
         message = f"No endpoint at {request.url.path}; see /docs for the API."
     elif exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}."
-    return error_response(request, exc.status_code, code, message, headers=exc.headers)
+        # Starlette names the methods of the first route on the path; a path may have several.
+        methods = _methods(request.app.routes, request.url.path)
+        headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+    return error_response(request, exc.status_code, code, message, headers=headers)
+
+
+def _methods(routes: Iterable[Any], path: str) -> set[str]:
+    """The methods of every route at ``path``, in included routers too (FastAPI keeps those
+    as routers of their own, under ``original_router``)."""
+    found: set[str] = set()
+    for route in routes:
+        if (included := getattr(route, "original_router", None)) is not None:
+            found |= _methods(included.routes, path)
+        elif getattr(route, "path", None) == path:
+            found |= set(getattr(route, "methods", None) or ())
+    return found
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -150,7 +150,8 @@ async def _stored_response(
     headers["ETag"] = f'W/"{result.entry.key}.{result.entry.stored.digest}.{variant}"'
     headers["Cache-Control"] = f"max-age={max(0, int(result.fresh_for))}"
     headers["Age"] = str(int(result.age))
-    if matches(headers["ETag"], request_headers.get("if-none-match")):
+    existed = not result.status.asked_source
+    if matches(headers["ETag"], request_headers.get("if-none-match"), existed):
         return Response(status_code=304, headers=headers), result
     cache = service.cache
     assert cache is not None, "a stored result comes from the cache"
@@ -182,7 +183,8 @@ async def _live_response(
     counts only in the body (JSON ``meta``). A page of a snapshot the client already has is
     a 304, its cursor renewed in the headers."""
     page = result.page
-    if page is not None and matches(page.etag, request_headers.get("if-none-match")):
+    existed = not result.status.asked_source
+    if page is not None and matches(page.etag, request_headers.get("if-none-match"), existed):
         await result.body.aclose()
         headers = {"Vary": VARY, "Cache-Status": result.status.cache_status, **_paging(result)}
         headers.update(_counts(result.header(), total_ms))
@@ -313,11 +315,12 @@ async def _slices(body: memoryview) -> AsyncIterator[memoryview]:
             mapping.madvise(mmap.MADV_DONTNEED, page, end - page)
 
 
-def matches(etag: str, if_none_match: str | None) -> bool:
-    """Whether ``etag`` is among the tags of an If-None-Match header, compared weakly
-    (RFC 9110 13.1.2)."""
+def matches(etag: str, if_none_match: str | None, existed: bool = True) -> bool:
+    """Whether ``etag`` is among the tags of an If-None-Match header, compared weakly, or
+    the header is ``*`` and the answer ``existed`` before the request (RFC 9110 13.1.2: a
+    current representation; not one this request just fetched)."""
     tags = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
-    return etag.removeprefix("W/") in tags
+    return etag.removeprefix("W/") in tags or ("*" in tags and existed)
 
 
 _STATIC_HEADERS = {

@@ -17,6 +17,7 @@ from livedata.errors import (
     BodyTooLarge,
     InvalidOption,
     MalformedBody,
+    PreconditionFailed,
     UnsupportedMediaType,
 )
 from livedata.plan import QueryRequest
@@ -50,30 +51,28 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
+_ROWS: dict[str, Any] = {  # the 200 of both forms of /query
+    "description": "The rows, in the format asked for (`format`, else `Accept`).",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "One JSON object per row."}
+        },
+        "text/csv": {"schema": {"type": "string", "description": "A header row."}},
+        "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
 @router.post(
     "/query",
     summary="Rows of a table or named query",
     response_model=QueryResult,
     response_class=Response,
     responses={
-        200: {
-            "description": "The rows, in the format asked for (`format`, else `Accept`).",
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
-                "application/x-ndjson": {
-                    "schema": {"type": "string", "description": "One JSON object per row."}
-                },
-                "text/csv": {"schema": {"type": "string", "description": "A header row."}},
-                "application/vnd.apache.arrow.stream": {
-                    "schema": {"type": "string", "format": "binary"}
-                },
-                "application/vnd.apache.parquet": {
-                    "schema": {"type": "string", "format": "binary"}
-                },
-            },
-        },
-        304: {"description": "Not modified: the entry's ETag matches If-None-Match."},
-        **_errors(400, 403, 404, 406, 413, 415, 422, 429, 500, 502, 503, 504),
+        200: _ROWS,
+        **_errors(400, 403, 404, 406, 412, 413, 415, 422, 429, 500, 502, 503, 504),
     },
     openapi_extra={
         "requestBody": {
@@ -91,7 +90,61 @@ async def query(request: Request) -> Response:
     started = time.perf_counter()
     caller = caller_of(request)
     await request.app.state.rate_limiter.admit(caller.id)
-    body = await _read_body(request)
+    response = await _answer(request, await _read_body(request), started)
+    if response.status_code == 304:
+        raise PreconditionFailed(
+            "The result matches If-None-Match: unchanged. A POST says so with 412 (RFC 9110); "
+            "revalidate with GET /query?q=<the body> to be answered 304."
+        )
+    return response
+
+
+@router.get(
+    "/query",
+    summary="Rows of a table or named query, the request in the URL (cacheable)",
+    response_class=Response,
+    responses={
+        200: {
+            **_ROWS,
+            "description": "As `POST /query`, with `Cache-Control: private` when the caller "
+            "authenticated, so browsers and shared caches (nginx, Varnish, a CDN) may keep it.",
+        },
+        304: {"description": "Not modified: the entry's ETag matches If-None-Match."},
+        **_errors(400, 403, 404, 406, 413, 422, 429, 500, 502, 503, 504),
+    },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "q",
+                "in": "query",
+                "required": True,
+                "description": "The `POST /query` body as JSON; its canonical form (keys "
+                "sorted, no spaces) lets caches share one copy.",
+                "schema": {"type": "string"},
+            }
+        ]
+    },
+)
+async def query_in_url(request: Request) -> Response:
+    """`POST /query` as a GET, for HTTP caches: the same answer and validators."""
+    started = time.perf_counter()
+    caller = caller_of(request)
+    await request.app.state.rate_limiter.admit(caller.id)
+    asked = request.query_params.get("q")
+    if asked is None:
+        raise MalformedBody("Send the request as JSON in the query parameter 'q'.")
+    limit: int = request.app.state.settings.max_body_bytes
+    if len(asked) > limit:
+        raise BodyTooLarge(f"The request is over the {limit}-byte limit.", limit=limit)
+    response = await _answer(request, _parse_body(request, asked.encode()), started)
+    control = response.headers.get("cache-control")
+    if control and caller is not ANONYMOUS and "no-store" not in control:
+        response.headers["Cache-Control"] = f"private, {control}"  # this caller's answer
+    return response
+
+
+async def _answer(request: Request, body: QueryBody, started: float) -> Response:
+    caller = caller_of(request)
     encoder = choose_encoder(body.format, request.headers.get("accept"))
     coding = choose_coding(request.headers.get("accept-encoding"))
     service: QueryService = request.app.state.service
@@ -183,8 +236,12 @@ async def _read_body(request: Request) -> QueryBody:
         if size > limit:
             raise BodyTooLarge(f"The body is over the {limit}-byte limit.", limit=limit)
         chunks.append(chunk)
+    return _parse_body(request, b"".join(chunks))
+
+
+def _parse_body(request: Request, text: bytes) -> QueryBody:
     try:
-        raw = orjson.loads(b"".join(chunks))
+        raw = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"The body is not valid JSON: {exc}.") from exc
     request.app.state.bounds.check(raw)
