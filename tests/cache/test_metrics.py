@@ -10,34 +10,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from livedata.catalog import load_catalog
 from livedata.settings import BUNDLED_CATALOG
 from tests.cache.traffic import Clock
 from tests.cli_server import CliServer
+from tests.scrape import Scrape
 
 REGION = {"query": "countries_by_region", "params": {"region": "Europe"}}
 COUNTRIES = {"table": "world_country_list", "limit": 5}
 DASHBOARD = Path(__file__).parents[2] / "docs" / "grafana-dashboard.json"
 TARGET = {"source": "sample", "target": "query:countries_by_region"}
-
-
-class Scrape:
-    """One scrape, parsed by the Prometheus client's own parser."""
-
-    def __init__(self, url: str) -> None:
-        response = httpx.get(f"{url}/metrics")
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/plain")
-        self.samples = {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text)
-            for s in family.samples
-        }
-
-    def __call__(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def ask(url: str, body: dict[str, Any]) -> httpx.Response:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli_server import CliServer
 from tests.cluster.conftest import BOUND, wait_until
+from tests.scrape import Scrape
 
 CLIENTS = 16
 BODY = {"limit": 20, "table": "world_country_list"}
@@ -21,15 +21,8 @@ BODY = {"limit": 20, "table": "world_country_list"}
 
 def gets_answered(node: str) -> float:
     """`GET /query` requests the node answered, from its own metrics."""
-    text = httpx.get(f"{node}/metrics", timeout=BOUND).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "livedata_http_request_duration_seconds_count"
-        and sample.labels.get("method") == "GET"
-        and sample.labels.get("path") == "/query"
-    )
+    requests = "livedata_http_request_duration_seconds_count"
+    return Scrape(node)(requests, method="GET", path="/query", status="200")
 
 
 def test_identical_gets_behind_nginx_reach_livedata_once(

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from livedata.auth import credentials as credentials_module
 from livedata.auth.credentials import Authenticator
@@ -17,6 +16,7 @@ from livedata.catalog import load_catalog
 from livedata.errors import Unauthenticated
 from livedata.settings import Settings
 from tests.cache.traffic import Clock
+from tests.scrape import Scrape
 from tests.security.conftest import Credentials, Headers
 
 BODY = {"table": "world_country_list", "limit": 4, "offset": 11}
@@ -25,13 +25,7 @@ BODY = {"table": "world_country_list", "limit": 4, "offset": 11}
 def _reads_from_cache(url: str, admin: Headers) -> float:
     """Bodies the slow path got from the cache (encoded or read back); the fast path gets
     none, so a count that stays put across hits says the fast path answered them."""
-    text = httpx.get(f"{url}/metrics", headers=admin).text
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "livedata_encode_duration_seconds_count"
-    )
+    return Scrape(url, admin).total("livedata_encode_duration_seconds_count")
 
 
 CALLERS: dict[str, Callable[[Credentials], Headers]] = {
