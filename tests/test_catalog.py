@@ -103,13 +103,6 @@ def write(tmp_path: Path, text: str) -> Path:
             "unknown parameter type 'string'",
             id="unknown-param-type",
         ),
-        pytest.param(
-            '[tables.orders]\nsource = "db"',
-            '[tables.orders]\nsource = "db"\ncolumns = ["id", "token"]\n'
-            'column_descriptions = { token = "Per order.", note = "Hidden." }',
-            "tables.orders.column_descriptions: column(s) note are not in `columns`",
-            id="describes-a-hidden-column",
-        ),
         pytest.param("[sources.db]", "[sources.db", "not valid TOML", id="toml-syntax"),
     ],
 )

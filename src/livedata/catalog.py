@@ -147,14 +147,6 @@ def _cross_check(catalog: Catalog) -> None:
                     f"unknown source {entry.source!r}; "
                     f"defined sources: {', '.join(catalog.sources)}",
                 )
-    for name, table in catalog.tables.items():
-        hidden = set(table.column_descriptions) - set(table.columns or table.column_descriptions)
-        if hidden:
-            raise _FieldError(
-                ("tables", name, "column_descriptions"),
-                f"column(s) {', '.join(sorted(hidden))} are not in `columns`, so clients never "
-                "see them; describe only columns the allow-list keeps",
-            )
     for name, query in catalog.queries.items():
         dialect = catalog.dialect(query.source)
         try:

@@ -174,6 +174,22 @@ def test_a_table_filtered_and_sorted_and_downloaded(watched: Watched, url: str) 
     only_this_origin(watched, url)
 
 
+def test_the_catalog_column_descriptions_are_shown(watched: Watched, url: str) -> None:
+    page = watched.page
+    guide = page.locator("#column-guide")
+    open_entry(page, url, "countries_by_region")
+    expect(guide).to_be_hidden()  # the bundled catalog describes none of its columns
+    open_entry(page, url, "world_country_list")
+    page.get_by_text("What the columns hold").click()
+    expect(guide.locator("dt").first).to_have_text("alpha_2 (string)")
+    expect(guide.get_by_text("ISO 3166-1 alpha-3 code.")).to_be_visible()
+    page.get_by_role("button", name="Run").click()
+    alpha_3 = page.locator("#rows thead th").nth(1)
+    expect(alpha_3).to_have_attribute("title", "string: ISO 3166-1 alpha-3 code.")
+    expect(page.locator("#rows thead th").nth(3)).to_have_attribute("title", "string")  # name
+    only_this_origin(watched, url)
+
+
 def test_keyboard_only_and_every_control_labelled(watched: Watched, url: str) -> None:
     page = watched.page
     page.goto(f"{url}/")

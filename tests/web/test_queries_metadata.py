@@ -51,6 +51,21 @@ def url(serve: Callable[..., str]) -> str:
     )
 
 
+def test_a_described_column_the_allow_list_hides_stays_hidden(serve: Callable[..., str]) -> None:
+    """Narrowing `columns` (in the file or by a LIVEDATA_TABLES__...__COLUMNS override) needs
+    no change to the descriptions: those of hidden columns are not shown (they stopped
+    start-up, so an override of the bundled table's columns could not start)."""
+    catalog = load_catalog(BUNDLED_CATALOG)
+    narrowed = catalog.tables["world_country_list"].model_copy(
+        update={"columns": ["alpha_3", "name"]}
+    )
+    url = serve(catalog.model_copy(update={"tables": {"world_country_list": narrowed}}))
+    table = httpx.get(f"{url}/queries", timeout=30).json()["tables"]["world_country_list"]
+    assert [c["name"] for c in table["columns"]] == ["alpha_3", "name"]
+    assert table["columns"][0]["description"] == "ISO 3166-1 alpha-3 code."
+    assert "Inhabitants" not in str(table)  # the hidden population column's description
+
+
 def test_columns_carry_their_catalog_description_and_no_guessed_nullable(url: str) -> None:
     listed = httpx.get(f"{url}/queries", timeout=30).json()
     columns = {c["name"]: c for c in listed["tables"]["world_country_list"]["columns"]}

@@ -77,6 +77,11 @@ function choose(chosen) {
   $("params").hidden = params.length === 0;
   $("params").replaceChildren(element("legend", { textContent: "Parameters" }), ...params.map(paramField));
   const columns = chosen.entry.columns ?? [];
+  const described = columns.filter((c) => c.description);
+  $("column-guide").hidden = described.length === 0;
+  $("column-list").replaceChildren(
+    ...described.flatMap((c) => [element("dt", { textContent: `${c.name} (${c.type})` }), element("dd", { textContent: c.description })]),
+  );
   $("filter-column").replaceChildren(...columns.map((c) => element("option", { value: c.name, textContent: c.name })));
   $("order-column").replaceChildren(
     element("option", { value: "", textContent: "(as the source returns them)" }),
@@ -242,7 +247,9 @@ function restart() {
 
 function showResult(result) {
   const rows = result.rows;
-  const header = element("tr", {}, result.columns.map((c) => element("th", { scope: "col", textContent: c.name, title: c.type })));
+  const about = new Map((target.entry.columns ?? []).map((c) => [c.name, c.description]));
+  const title = (c) => [c.type, about.get(c.name)].filter(Boolean).join(": ");
+  const header = element("tr", {}, result.columns.map((c) => element("th", { scope: "col", textContent: c.name, title: title(c) })));
   const body = rows.map((row) => element("tr", {}, row.map((v) => element("td", { textContent: v === null ? "∅" : typeof v === "object" ? JSON.stringify(v) : String(v) }))));
   const { start } = pages.at(-1);
   const range = `rows ${start + 1} to ${start + rows.length} of ${result.total}`;
