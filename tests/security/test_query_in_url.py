@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.scrape import Scrape
 from tests.security.conftest import Credentials
 
 REGION = {"query": "countries_by_region", "params": {"region": "Asia"}, "limit": 7}
@@ -43,6 +44,26 @@ def test_an_authenticated_answer_is_private(auth_url: str, credentials: Credenti
     got = httpx.get(f"{auth_url}/query", params=in_url(body), headers=credentials.key("reader"))
     assert got.status_code == 200
     assert got.headers["cache-control"].startswith("private, max-age=")
+
+
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "api-key"])
+def test_repeated_gets_are_answered_from_memory(
+    base_url: str, auth_url: str, credentials: Credentials, authenticated: bool
+) -> None:
+    """The JavaScript client's requests are GETs: their hits take the memory fast path too,
+    and an authenticated caller's answer stays private there."""
+    url, headers = (auth_url, credentials.key("reader")) if authenticated else (base_url, {})
+    admin = credentials.key("ops") if authenticated else {}
+    body = {"table": "world_country_list", "limit": 5, "offset": 7 + authenticated}
+    answers = [httpx.get(f"{url}/query", params=in_url(body), headers=headers) for _ in range(2)]
+    encoded = Scrape(url, admin).total("livedata_encode_duration_seconds_count")
+    again = httpx.get(f"{url}/query", params=in_url(body), headers=headers)
+    assert Scrape(url, admin).total("livedata_encode_duration_seconds_count") == encoded
+    assert again.content == answers[0].content
+    assert again.headers["cache-status"] == "livedata; hit"
+    assert again.headers["etag"] == answers[0].headers["etag"]
+    private = again.headers["cache-control"].startswith("private, max-age=")
+    assert private == authenticated
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,11 @@
 
 A hit through the full stack pays for FastAPI's routing, body validation, planning and a
 thread hop, which caps it far below what the server can do. Yet a request's raw bytes (its
-body and the headers that choose the representation) determine its plan, hence its cache key
-and response body, for the life of the process. So once the slow path has answered a request
-from a stored entry, the same raw request is answered here, before FastAPI, with the same
-bytes, for as long as the entry is fresh and its file unchanged.
+body, or a GET's query string, and the headers that choose the representation) determine
+its plan, hence its cache key and response body, for the life of the process. So once the
+slow path has answered a request from a stored entry, the same raw request is answered
+here, before FastAPI, with the same bytes, for as long as the entry is fresh and its file
+unchanged.
 
 Unchanged means the same inode, size and modification time as when the slow path read and
 verified it: a refresh, an invalidation, an eviction or any write to the file sends the next
@@ -22,6 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livedata.auth.caller import ANONYMOUS
 from livedata.service import Memo
 from livedata.web.audit import record
 
@@ -113,16 +115,19 @@ class HotPath:
         self.count_hit = count_hit  # counts the hit where the slow path would have
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/query":
+        if scope["type"] != "http" or scope["path"] != "/query":
             await self.app(scope, receive, send)
             return
+        method = scope["method"]
         headers = dict(scope["headers"])
-        if not _SLOW_HEADERS.isdisjoint(headers):
+        if method not in ("GET", "POST") or not _SLOW_HEADERS.isdisjoint(headers):
             await self.app(scope, receive, send)
             return
         messages, body = await _read(receive, self.max_body_bytes)
         if body is not None:
-            memo = memo_key(body, headers)
+            # A GET carries its request in the URL (the JavaScript client's requests).
+            request = b"GET?" + scope["query_string"] if method == "GET" else body
+            memo = memo_key(request, headers)
             hot = self.hot.get(memo)
             if hot is not None and await self._answer(hot, scope, send):
                 return
@@ -139,6 +144,9 @@ class HotPath:
             return False
         self.count_hit(memo)
         record(scope).update(hot.audit)
+        # A GET answer is cacheable by HTTP caches: an authenticated caller's is theirs only.
+        private = scope["method"] == "GET" and scope["state"]["caller"] is not ANONYMOUS
+        lifetime = f"{'private, ' if private else ''}max-age={int(memo.fresh_until - now)}"
         await send(
             {
                 "type": "http.response.start",
@@ -147,7 +155,7 @@ class HotPath:
                     *hot.headers,
                     (b"content-length", str(len(hot.body)).encode()),
                     (b"cache-status", b"livedata; hit"),
-                    (b"cache-control", f"max-age={int(memo.fresh_until - now)}".encode()),
+                    (b"cache-control", lifetime.encode()),
                     (b"age", str(int(max(0.0, now - memo.created))).encode()),
                 ],
             }
