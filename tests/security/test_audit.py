@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from livedata.web import audit
 from livedata.web.tracing import MAX_REQUEST_ID
+from tests.cli_server import CliServer
+from tests.scrape import Scrape
 
 
 class _Written:
@@ -237,7 +240,72 @@ def test_a_slow_destination_makes_requests_wait_never_drops_a_line(
 def test_a_batch_is_written_in_whole_lines_of_at_most_pipe_buf() -> None:
     """Writes that small never interleave with another worker's in a shared stderr pipe."""
     lines = [b"x" * 999 + b"\n"] * 9 + [b"y" * 5000 + b"\n", b"z\n"]
-    chunks = list(audit._atomic_chunks(lines))
-    assert "".join(chunks).encode() == b"".join(lines)
-    assert all(chunk.endswith("\n") for chunk in chunks)
+    chunks = [b"".join(chunk) for chunk in audit._atomic_chunks(lines)]
+    assert b"".join(chunks) == b"".join(lines)
     assert [len(chunk) for chunk in chunks] == [4000, 4000, 1000, 5001, 2]
+
+
+class _Lost:
+    """Wakes the test once ``count`` lines were reported lost (wraps the writer's hook)."""
+
+    def __init__(self, writer: audit.AuditWriter) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+        self._counted = writer.on_lost
+        writer.on_lost = self
+
+    def __call__(self, lines: int) -> None:
+        self._counted(lines)
+        with self.changed:
+            self.count += lines
+            self.changed.notify_all()
+
+    def wait_for(self, count: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.count >= count, timeout=60), self.count
+
+
+def test_a_destination_that_fails_loses_lines_says_so_and_the_writer_goes_on(
+    serve: Callable[..., str], tmp_path: Path
+) -> None:
+    """/dev/full fails every write with ENOSPC, as a full disk does. The writer's thread
+    once died on the first failed write: every later line stayed queued, a full queue then
+    blocked every request, and shutdown (which waits for queued lines) never ended. Lines
+    that cannot be written are counted as lost, /ready says why, and the next line that can
+    be written is."""
+    url = serve(audit_log="/dev/full")
+    writer = audit._writer
+    assert writer is not None
+    lost = _Lost(writer)
+    _at_once(url, 24)
+    lost.wait_for(24)
+    drained = threading.Thread(target=writer.drain, daemon=True)
+    drained.start()
+    drained.join(timeout=60)
+    assert not drained.is_alive(), "lines queued after a failed write are never handled"
+    assert Scrape(url).total("livedata_audit_lines_lost_total") >= 24
+    ready = httpx.get(f"{url}/ready").json()
+    assert ready["status"] == "degraded"
+    assert "No space left on device" in ready["audit_log"]
+
+    log = tmp_path / "audit.jsonl"
+    audit.configure(str(log))  # as if the disk had room again
+    with _watching_audit_lines() as written:
+        again = httpx.post(f"{url}/query", json={"table": "world_country_list"})
+        written.wait_for({again.headers["x-request-id"]})
+    ready = httpx.get(f"{url}/ready").json()
+    assert ready["status"] == "ok"
+    assert ready["audit_log"] == "ok"
+
+
+def test_a_server_whose_audit_log_fails_still_answers_and_shuts_down(
+    cli_server: Callable[..., CliServer], tmp_path: Path
+) -> None:
+    server = cli_server(tmp_path / "cache", LIVEDATA_AUDIT_LOG="/dev/full")
+    _at_once(server.url, 16)
+    server.stop()  # SIGTERM; killed (SIGKILL) after a bound if it does not end
+    # uvicorn raises the signal it got again once its shutdown is complete
+    assert server.process.returncode == -signal.SIGTERM, "".join(server.log)
+    assert any("Application shutdown complete." in line for line in server.log)
+    failures = [line for line in server.log if "audit log" in line and "No space left" in line]
+    assert len(failures) == 1, "".join(server.log)  # once per streak, not once per line

@@ -49,6 +49,7 @@ def test_health_and_ready(client: httpx.Client) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").json() == {
         "status": "ok",
+        "audit_log": "ok",
         "cache": "ok",
         "sources": {"sample": {"status": "ok"}},
     }

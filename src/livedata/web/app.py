@@ -136,9 +136,10 @@ def create_app(
     app.add_middleware(with_cors, settings=settings)
     app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
     app.add_middleware(metrics.Measured, metrics=app.state.metrics)
-    writer = audit.configure(settings.audit_log)
+    writer = app.state.audit = audit.configure(settings.audit_log)
     if writer is not None:
         writer.on_full = app.state.metrics.audit_queue_full.inc
+        writer.on_lost = app.state.metrics.audit_lines_lost.inc
         app.add_middleware(audit.AuditLog, writer=writer)
     app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
@@ -159,15 +160,19 @@ async def maintain_forever(round_: Callable[[], None], interval: float) -> NoRet
 
 async def _describe(catalog: Catalog, service: QueryService, caller: Caller) -> dict[str, Any]:
     async def columns(kind: str, name: str) -> list[dict[str, Any]] | None:
-        """No ``nullable``: every driver reports every result column nullable, so it is
-        unknown, and omitted rather than guessed."""
+        """``nullable`` as the source declares it, omitted where it cannot tell rather than
+        guessed (a named query's columns: drivers report every result column nullable)."""
         request = QueryRequest(table=name) if kind == "table" else QueryRequest(query=name)
-        schema = await service.schemas.visible(service.planner.resolve(request), caller.id)
+        target = service.planner.resolve(request)
+        schema = await service.schemas.visible(target, caller.id)
         if schema is None:
             return None
+        nullable = await service.schemas.nullable(target, caller.id)
         config = catalog.tables[name] if kind == "table" else catalog.queries[name]
         described = filters.describe(schema)
         for column in described:
+            if column["name"] in nullable:
+                column["nullable"] = nullable[column["name"]]
             if column["name"] in config.column_descriptions:
                 column["description"] = config.column_descriptions[column["name"]]
         return described

@@ -12,21 +12,26 @@ A request only encodes its line and queues it; ``AuditWriter`` writes what has q
 few writes. Through ``logging`` (``Logger.info`` to a ``FileHandler``, a write and a flush per
 line) a hit from memory took 10% more instructions, the writer's thread included (callgrind,
 200 in-process hits: 336k each, now 302k). The queue is bounded: when the destination cannot
-keep up, a request waits for room in a worker thread (a line is never dropped) and
-``/metrics`` counts the waits.
+keep up, a request waits for room in a worker thread (a slow destination never loses a line)
+and ``/metrics`` counts the waits. A destination that refuses a write (a full disk, a pipe
+nobody reads) loses the lines it refused: they are counted, logged once per outage, and
+/ready says why. Keeping them would fill the queue, block every request and never let the
+process shut down; the next batch is tried again, so writing resumes once the destination
+takes writes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import queue
 import select
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import anyio.to_thread
 import orjson
@@ -37,6 +42,8 @@ from livedata.status import Status
 
 QUEUE_LINES = 10_000  # ~4 MB of lines waiting at most
 
+log = logging.getLogger("livedata.audit")
+
 
 class AuditWriter:
     """Writes queued lines to its destination in batches, from its own thread. One per
@@ -45,8 +52,11 @@ class AuditWriter:
     def __init__(self) -> None:
         self.queue: queue.Queue[bytes] = queue.Queue(QUEUE_LINES)
         self.on_full: Callable[[], None] = lambda: None  # a request found the queue full
+        self.on_lost: Callable[[int], None] = lambda lines: None  # lines the destination refused
         self.listeners: list[Callable[[list[bytes]], None]] = []  # told of lines written
-        self._destination: tuple[TextIO, bool] | None = None  # (stream, opened here)
+        self.problem: str | None = None  # why the last write failed; None once one succeeds
+        self._destination: io.FileIO | None = None  # unbuffered: a failed write keeps nothing
+        self._where = ""
         self._lock = threading.Lock()  # the destination, against a write in progress
         threading.Thread(target=self._run, name="livedata-audit", daemon=True).start()
 
@@ -62,7 +72,7 @@ class AuditWriter:
             await anyio.to_thread.run_sync(self.queue.put, line)
 
     def drain(self) -> None:
-        """Wait until every line queued so far is written (at shutdown)."""
+        """Wait until every line queued so far is written or lost (at shutdown)."""
         self.queue.join()
 
     def retarget(self, destination: str) -> None:
@@ -70,14 +80,14 @@ class AuditWriter:
         ("stderr", a file, or "off": nowhere)."""
         self.drain()
         with self._lock:
-            if self._destination is not None and self._destination[1]:
-                self._destination[0].close()
-            if destination == "off":
-                self._destination = None
-            elif destination == "stderr":
-                self._destination = sys.stderr, False
-            else:
-                self._destination = Path(destination).open("a", encoding="utf-8"), True  # noqa: SIM115  # closed by the next retarget
+            if self._destination is not None:
+                self._destination.close()  # stderr's descriptor stays open: closefd=False
+            self._destination, self._where, self.problem = None, destination, None
+            if destination == "stderr":
+                sys.stderr.flush()  # what was printed before comes first
+                self._destination = open(sys.stderr.fileno(), "wb", buffering=0, closefd=False)  # noqa: SIM115  # closed by the next retarget
+            elif destination != "off":
+                self._destination = open(destination, "ab", buffering=0)  # noqa: SIM115  # closed by the next retarget
 
     def _run(self) -> None:
         while True:
@@ -87,18 +97,51 @@ class AuditWriter:
                     lines.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            with self._lock:
-                if self._destination is not None:
-                    for chunk in _atomic_chunks(lines):
-                        self._destination[0].write(chunk)
-                        self._destination[0].flush()
-            for listener in self.listeners:
-                listener(lines)
-            for _ in lines:
-                self.queue.task_done()
+            try:
+                with self._lock:
+                    written = self._write(lines)
+                if written:
+                    for listener in self.listeners:
+                        listener(lines)
+            finally:  # whatever happened, these lines are done with: shutdown may go on
+                for _ in lines:
+                    self.queue.task_done()
+
+    def _write(self, lines: list[bytes]) -> bool:
+        """Write ``lines``; False (and the rest counted as lost) when the destination
+        refuses a write."""
+        if self._destination is None:
+            return True
+        done = 0
+        try:
+            for chunk in _atomic_chunks(lines):
+                _write_all(self._destination, b"".join(chunk))
+                done += len(chunk)
+        except OSError as exc:
+            self.on_lost(len(lines) - done)
+            if self.problem is None:
+                log.error(
+                    "audit log: %s refuses writes (%s); lines are lost, and counted in "
+                    "livedata_audit_lines_lost_total, until it takes them again",
+                    self._where,
+                    exc.strerror or exc,
+                )
+            self.problem = f"{self._where} refuses writes: {exc.strerror or exc}"
+            return False
+        if self.problem is not None:
+            log.warning("audit log: %s takes writes again", self._where)
+            self.problem = None
+        return True
 
 
-def _atomic_chunks(lines: list[bytes]) -> Iterator[str]:
+def _write_all(destination: io.FileIO, data: bytes) -> None:
+    """An unbuffered write may take part of ``data`` (a disk filling up midway)."""
+    view = memoryview(data)
+    while view:
+        view = view[destination.write(view) or 0 :]
+
+
+def _atomic_chunks(lines: list[bytes]) -> Iterator[list[bytes]]:
     """Whole lines, at most ``PIPE_BUF`` bytes a write (unless one line is longer): the
     workers of ``--workers`` share stderr, and the kernel keeps only writes that small from
     interleaving in a pipe."""
@@ -106,11 +149,11 @@ def _atomic_chunks(lines: list[bytes]) -> Iterator[str]:
     size = 0
     for line in lines:
         if chunk and size + len(line) > select.PIPE_BUF:
-            yield b"".join(chunk).decode()
+            yield chunk
             chunk, size = [], 0
         chunk.append(line)
         size += len(line)
-    yield b"".join(chunk).decode()
+    yield chunk
 
 
 _writer: AuditWriter | None = None

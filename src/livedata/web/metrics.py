@@ -149,6 +149,12 @@ class Metrics:
             "not keep up); no line is ever dropped.",
             registry=own,
         )
+        self.audit_lines_lost = Counter(
+            "livedata_audit_lines_lost",
+            "Audit lines the destination refused (a full disk, a closed pipe); /ready says "
+            "why while it refuses.",
+            registry=own,
+        )
         self.cache_events = {
             name: Counter(f"livedata_cache_{name}", help, registry=own)
             for name, help in CACHE_EVENTS.items()

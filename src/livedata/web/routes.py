@@ -24,7 +24,7 @@ from livedata.plan import QueryRequest
 from livedata.results import Result
 from livedata.service import QueryService
 from livedata.status import Status
-from livedata.web.audit import describe, record
+from livedata.web.audit import AuditWriter, describe, record
 from livedata.web.auth import caller_of
 from livedata.web.models import (
     CatalogListing,
@@ -203,14 +203,19 @@ async def health() -> JSONResponse:
 async def ready(request: Request) -> Response:
     """200 while this process serves: `degraded` when a source does not answer, since hits
     and stale-if-error answers still flow, and a balancer that pulled every node because one
-    shared source is down would turn a partial outage into a full one. Admins see each
-    source, the cache directory, Redis and the shared tier."""
+    shared source is down would turn a partial outage into a full one; so is an audit log
+    that refuses writes. Admins see each source, the audit log, the cache directory, Redis
+    and the shared tier."""
     service: QueryService = request.app.state.service
+    writer: AuditWriter | None = request.app.state.audit
     sources = await service.sources.readiness()
     ok = all(s["status"] == "ok" for s in sources.values())
+    ok = ok and (writer is None or writer.problem is None)
     answer: dict[str, Any] = {"status": "ok" if ok else "degraded"}
-    if caller_of(request).admin:  # public for probes; which source is down is for admins
+    if caller_of(request).admin:  # public for probes; which part is down is for admins
         answer["sources"] = sources
+        if writer is not None:
+            answer["audit_log"] = writer.problem or "ok"
         if service.tier is not None:
             answer["cache"] = service.tier.problem or "ok"
         if service.cluster.enabled:
