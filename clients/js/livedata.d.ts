@@ -117,10 +117,13 @@ export interface ParamDescription {
   [key: string]: unknown;
 }
 
-/** A result column as the catalog lists it. No `nullable`: livedata cannot know it. */
+/** A result column as the catalog lists it. */
 export interface CatalogColumn extends Column {
   /** The filter ops a filter on this column takes. */
   ops: string[];
+  /** Whether the column may hold null, as the table declares it; absent when the source
+   * cannot tell (a named query's columns). */
+  nullable?: boolean;
   /** From the catalog's `column_descriptions`; absent if none. */
   description?: string;
 }

@@ -118,16 +118,19 @@ class Draft:
 
 @dataclass(frozen=True)
 class Style:
-    """How a source's SQL is written: its sqlglot dialect and its driver's parameter style."""
+    """How a source's SQL is written: its sqlglot dialect and its driver's parameter style;
+    and how it lists a table's declared columns."""
 
     dialect: str
     paramstyle: ParamStyle
+    columns: sql.NamedQuery
 
     @classmethod
     def of(cls, kind: str) -> Style:
         """The style of source kind ``kind``, as its connector class names it."""
         connector = connector_class(kind)
-        return cls(connector.dialect, connector.paramstyle)
+        columns = sql.parse_named_query(connector.columns_sql, connector.dialect)
+        return cls(connector.dialect, connector.paramstyle, columns)
 
 
 class Planner:
@@ -237,6 +240,17 @@ class Planner:
         }
         probe = Plan(target, params, sql.Options(limit=0), 0, False, None, "", self.defaults, ())
         return self._build(probe)
+
+    def declared_columns(self, target: Target) -> sql.Statement | None:
+        """A statement listing a table's columns as declared (NOT NULL or not); None for a
+        named query, whose result columns no catalog describes."""
+        if not isinstance(target.config, TableConfig):
+            return None
+        style = self.styles[target.source]
+        values = {"table": target.config.table or target.name, "schema": target.config.db_schema}
+        return sql.select_named(
+            style.columns, values, sql.Options(), dialect=style.dialect, style=style.paramstyle
+        )
 
     def resolve(self, request: QueryRequest) -> Target:
         if (request.table is None) == (request.query is None):

@@ -66,12 +66,15 @@ def test_a_described_column_the_allow_list_hides_stays_hidden(serve: Callable[..
     assert "Inhabitants" not in str(table)  # the hidden population column's description
 
 
-def test_columns_carry_their_catalog_description_and_no_guessed_nullable(url: str) -> None:
+def test_columns_carry_their_catalog_description_and_declared_nullable(url: str) -> None:
+    """A named query's columns carry no ``nullable``: no source can tell, and it is not
+    guessed (tests/web/test_sources.py checks every source kind's tables)."""
     listed = httpx.get(f"{url}/queries", timeout=30).json()
     columns = {c["name"]: c for c in listed["tables"]["world_country_list"]["columns"]}
     assert columns["alpha_3"]["description"] == "ISO 3166-1 alpha-3 code."
     assert "description" not in columns["name"]
-    assert not any("nullable" in c for c in columns.values())
+    assert columns["alpha_3"]["nullable"] is False
+    assert columns["region"]["nullable"] is True
     assert listed["queries"]["shapes"]["columns"] == [
         {"name": "country", "type": "string", "ops": columns["name"]["ops"]}
         | {"description": "English short name."}

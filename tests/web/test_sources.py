@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 
 from livedata.catalog import Catalog
+from livedata.sample.load import DATA
 from tests.samples import KINDS, Sample
 
 BY_REGION = (
@@ -113,3 +115,18 @@ def test_a_source_that_is_down_is_503_naming_only_the_source(url: str) -> None:
     assert ready.json()["status"] == "degraded"
     assert ready.json()["sources"]["down"]["status"] == "source_unavailable"
     assert ready.json()["sources"]["postgres"] == {"status": "ok"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_tables_columns_say_whether_they_may_be_null_as_declared(url: str, kind: str) -> None:
+    """The sample's required Parquet columns are NOT NULL in every source (DuckDB loads the
+    file itself); a named query's columns do not say, since no source can tell."""
+    required = {
+        f.name for f in pq.read_schema(DATA / "world_country_list.parquet") if not f.nullable
+    }
+    listed = httpx.get(f"{url}/queries", timeout=60).json()
+    columns = listed["tables"][f"countries_{kind}"]["columns"]
+    assert {c["name"] for c in columns if c["nullable"] is False} == required
+    assert all(c["nullable"] is True for c in columns if c["name"] not in required)
+    assert required  # alpha_3, name...
+    assert not any("nullable" in c for c in listed["queries"][f"by_region_{kind}"]["columns"])

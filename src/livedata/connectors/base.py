@@ -111,6 +111,11 @@ class Connector(ABC, Generic[Conn]):
     dialect: ClassVar[str]  # sqlglot's name for its SQL
     paramstyle: ClassVar[ParamStyle]  # how its driver takes bound values
     errors: ClassVar[ErrorTable]  # what its driver's errors mean
+    # One row per column of the table :table in the schema :schema (NULL: the connection's
+    # own), in the source's SQL: its name (column_name) and whether it may hold NULL as the
+    # table declares it (nullable). Result columns say nothing of it: drivers report every
+    # one nullable.
+    columns_sql: ClassVar[str]
 
     def __init__(self, name: str, config: Any) -> None:
         self.name = name

@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from livedata.connectors.base import CAST, Connector, Cursor, ErrorTable, Fault
@@ -65,6 +66,11 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
     dialect = "duckdb"
     paramstyle = "qmark"
     errors = ERRORS
+    columns_sql = (
+        "SELECT column_name, is_nullable = 'YES' AS nullable FROM information_schema.columns "
+        "WHERE table_name = :table AND table_schema = COALESCE(CAST(:schema AS TEXT), "
+        "current_schema()) ORDER BY ordinal_position"
+    )
 
     def __init__(self, name: str, config: DuckDBSource) -> None:
         super().__init__(name, config)
@@ -93,6 +99,11 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
                         f"CREATE TABLE {_quote(table)} AS SELECT * FROM {reader}(?)",  # noqa: S608  # quoted identifier from the catalog, path bound
                         [str(file)],
                     )
+                    if reader == "read_parquet":  # its required columns stay NOT NULL
+                        for field in pq.read_schema(file):
+                            if not field.nullable:
+                                column = f"{_quote(table)} ALTER COLUMN {_quote(field.name)}"
+                                db.execute(f"ALTER TABLE {column} SET NOT NULL")
         db = duckdb.connect(path, read_only=path != ":memory:")
         db.execute("SET enable_external_access = false")
         db.execute("SET lock_configuration = true")

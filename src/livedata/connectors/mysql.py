@@ -95,6 +95,11 @@ class MySQLConnector(Connector[pymysql.Connection]):
     dialect = "mysql"
     paramstyle = "format"
     errors = ERRORS
+    columns_sql = (
+        "SELECT column_name, is_nullable = 'YES' AS nullable FROM information_schema.columns "
+        "WHERE table_name = :table AND table_schema = COALESCE(:schema, DATABASE()) "
+        "ORDER BY ordinal_position"
+    )
 
     def _connect(self) -> pymysql.Connection:
         config: MySQLSource = self.config

@@ -66,6 +66,10 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
     dialect = "sqlite"
     paramstyle = "qmark"
     errors = ERRORS
+    columns_sql = (
+        'SELECT name AS column_name, "notnull" = 0 AS nullable '
+        "FROM pragma_table_info(:table, :schema) ORDER BY cid"
+    )
 
     def _connect(self) -> sqlite3.Connection:
         config: SQLiteSource = self.config
@@ -101,8 +105,9 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
 
 
 def _read_only(action: int, name: str | None, value: str | None, *_: object) -> int:
-    """SQLite's authorizer: any pragma that sets a value is denied; reads pass."""
-    if action == sqlite3.SQLITE_PRAGMA and value is not None:
+    """SQLite's authorizer: any pragma that sets a value is denied; reads pass. The argument
+    of ``table_info`` names a table: it reads (how /queries learns what is NOT NULL)."""
+    if action == sqlite3.SQLITE_PRAGMA and value is not None and name != "table_info":
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
 

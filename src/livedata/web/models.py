@@ -71,10 +71,14 @@ class Column(BaseModel):
 
 
 class ColumnInfo(Column):
-    """A column as GET /queries lists it. No ``nullable``: every driver reports every result
-    column nullable, so whether it may be null is unknown, and omitted."""
+    """A column as GET /queries lists it."""
 
     ops: list[str] = Field(description="The filter ops a filter on this column takes.")
+    nullable: bool | None = Field(
+        default=None,
+        description="Whether the column may hold null, as the table declares it (NOT NULL: "
+        "false); absent when the source cannot tell, as for a named query's columns.",
+    )
     description: str | None = Field(
         default=None, description="From the catalog's column_descriptions; absent if none."
     )
@@ -237,9 +241,11 @@ class Readiness(BaseModel):
     """Admins also see each part; others see only the status."""
 
     status: Literal["ok", "degraded"] = Field(
-        description="degraded: a source does not answer (hits and stale answers still flow)."
+        description="degraded: a source does not answer (hits and stale answers still flow) "
+        "or the audit log refuses writes."
     )
     sources: dict[str, dict[str, Any]] | None = None
+    audit_log: str | None = None
     cache: str | None = None
     cluster: str | None = None
     shared_tier: str | None = None
