@@ -71,9 +71,13 @@ export interface ResultMeta {
   fetched_at: string;
   fresh_until: string;
   timings_ms: Record<string, number>;
-  /** Paged results: rows of the snapshot, and the cursor of the next page (null on the last). */
-  total?: number;
+  /** Paged results: rows of the snapshot (null for keyset pages), and the cursor of the next
+   * page (null on the last). */
+  total?: number | null;
   next?: string | null;
+  /** Paged results: "snapshot" (the cached result, pinned) or "keyset" (read live, where
+   * nothing is cached). */
+  paging?: "snapshot" | "keyset";
 }
 
 export interface Result {
@@ -88,8 +92,10 @@ export interface Result {
   rowCount: number | null;
   /** Paged results (`paginate`, `cursor`): send it as `cursor` for the next page; null at the end. */
   next: string | null;
-  /** Paged results: rows of the whole snapshot. */
+  /** Paged results: rows of the whole snapshot (null for keyset pages). */
   total: number | null;
+  /** Paged results: "snapshot" or "keyset" (read live: no total, pages may see changes). */
+  paging: string | null;
   truncated: boolean | null;
   /** Milliseconds from Server-Timing: `source`, `total`. */
   timings: Record<string, number>;

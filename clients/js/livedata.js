@@ -197,7 +197,8 @@ function describe(response) {
     age: number("Age"),
     rowCount: number("X-Row-Count"),
     next: h.get("X-Next-Cursor"), // a page's successor (every format), null on the last
-    total: number("X-Total-Count"), // rows of a paged snapshot
+    total: number("X-Total-Count"), // rows of a paged snapshot (none for keyset pages)
+    paging: h.get("X-Paging"), // "snapshot", or "keyset" where nothing is cached
     truncated: h.has("X-Truncated") ? h.get("X-Truncated") === "true" : null,
     timings: serverTiming(h.get("Server-Timing")),
     requestId: h.get("X-Request-Id"),

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import anyio.to_thread
+import pyarrow as pa
+
 from livedata.connectors.config import SourceBase
 from livedata.connectors.sources import Sources
 from livedata.connectors.stream import Caps, RowStream
@@ -58,6 +61,17 @@ class Admission:
             raise
         self._failing_until.pop(source, None)
         return stream
+
+    async def fetch(
+        self, target: Target, statement: Statement, caps: Caps, caller_id: str
+    ) -> tuple[pa.Table, RowStream]:
+        """Every row of ``statement`` at once (a small result: a probe, a page), and its
+        stream, closed, for the counts and timings."""
+        stream = await self.open(target, statement, caps, caller_id)
+        try:
+            return await anyio.to_thread.run_sync(stream.read_all), stream
+        finally:  # read to the end, so the connection goes back to the pool
+            await stream.aclose()
 
     def failed(self, source: str, error: SourceError) -> None:
         """Note a failure of ``source``: one that is down is left alone for a while."""

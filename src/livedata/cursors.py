@@ -40,6 +40,10 @@ class Cursor:
     caller: str | None
     restrictions: str  # digest of the caller's restrictions when it was issued
     expires: float
+    # Keyset paging (nothing cached: key and version are empty): the request's shape, and
+    # the order_by values, as JSON, of the last row sent (livedata.keyset).
+    shape: dict[str, Any] | None = None
+    after: list[Any] | None = None
 
 
 def restrictions_digest(restrictions: Mapping[str, Any]) -> str:

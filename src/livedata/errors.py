@@ -23,7 +23,8 @@ clients can switch on.
     │   ├── LimitExceeded       the body nests too deep or holds too long an array
     │   ├── InvalidCursor       a paging cursor is forged, damaged, or not this caller's
     │   │   └── CursorExpired   a cursor past its time, or its snapshot is gone
-    │   ├── CursorsNeedCache    paging with cursors asked where nothing is cached
+    │   ├── CursorsNeedCache    the cache cannot keep the snapshot cursors would page
+    │   ├── CursorsNeedOrder    keyset paging without an order that tells rows apart
     │   ├── UnsupportedType     a column's type (or value) has no lossless encoding
     │   └── CostTooHigh         the source estimates the query over its cost limit
     ├── TooManyRequests         the caller must wait (429, with Retry-After)
@@ -146,9 +147,16 @@ class CursorExpired(InvalidCursor):
 
 
 class CursorsNeedCache(RequestError):
-    """Cursors page a snapshot kept in the cache; the target is not cached (ttl 0)."""
+    """The cache could not keep the snapshot a cursor would page (a full or failing disk)."""
 
     code = "cursors_need_cache"
+
+
+class CursorsNeedOrder(RequestError):
+    """Where nothing is cached, cursors page by keyset: they need an ``order_by`` of
+    orderable columns that tells rows apart at each page boundary."""
+
+    code = "cursors_need_order"
 
 
 class LimitExceeded(RequestError):

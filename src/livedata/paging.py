@@ -1,4 +1,5 @@
-"""Pages that stay consistent: a result's snapshot, pinned in the cache, read page by page.
+"""Pages that stay consistent: a result's snapshot, pinned in the cache, read page by page
+(where nothing is cached, ``livedata.keyset`` pages the live source instead).
 
 The first page (``paginate``) is a slice of the request's whole result (up to the source's
 ``max_rows``), fetched and stored as an ordinary cache entry, then pinned
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import anyio.to_thread
 import pyarrow as pa
@@ -28,10 +30,6 @@ from livedata.results import LiveResult, PageInfo, meta
 from livedata.sharing import Sharing
 from livedata.status import Status
 
-NEEDS_CACHE = (
-    "Cursors page a snapshot kept in the cache, and this target is not cached (ttl 0); "
-    'page with "limit" and "offset" instead, or give it a ttl.'
-)
 NOT_KEPT = (
     "The cache could not keep a snapshot of this result (full or failing disk); "
     'page with "limit" and "offset" instead.'
@@ -103,25 +101,34 @@ class Pager:
         following = start + rows.num_rows
         token = None
         if following < total:
+            version = snapshot.header.version
             token = self.signer.sign(
-                Cursor(
-                    snapshot.key,
-                    snapshot.header.version,
-                    following,
-                    limit,
-                    plan.target.label,
-                    caller.id,
-                    restrictions_digest(caller.restrictions),
-                    until,
-                )
+                Cursor(snapshot.key, version, following, limit, *_bound(plan, caller, until))
             )
         tag = f"{snapshot.key}.{snapshot.header.version}.{start}.{limit}.{encoder.name}"
-        info = PageInfo(token, total, f'"{tag}"')
         header = replace(snapshot.header, rows=rows.num_rows)
-        chunks = encoder.encode(
-            rows.to_reader(), lambda: {**meta(header), "total": total, "next": token}
-        )
-        return LiveResult(plan, status, _body(chunks), lambda: header, page=info)
+        return _page(plan, status, rows, header, PageInfo(token, total, f'"{tag}"'), encoder)
+
+    def keyset_page(
+        self,
+        plan: Plan,
+        rows: pa.Table,
+        header: EntryHeader,
+        following: tuple[dict[str, Any], list[Any]] | None,
+        encoder: Encoder,
+        caller: Caller,
+        until: float,
+    ) -> LiveResult:
+        """``rows`` just read from the source (nothing cached: ``livedata.keyset``);
+        ``following``: the request's shape and where the next page starts, if one does."""
+        token = None
+        if following is not None:
+            shape, after = following
+            limit = rows.num_rows
+            token = self.signer.sign(
+                Cursor("", "", 0, limit, *_bound(plan, caller, until), shape, after)
+            )
+        return _page(plan, Status.BYPASS, rows, header, PageInfo(token), encoder)
 
 
 async def resume(
@@ -152,6 +159,26 @@ def resumed(target: Target, key: str) -> Plan:
     """The plan of a page read from a pinned snapshot: nothing is asked of the source, so
     only what it reads (the target) and where (the key) matter."""
     return Plan(target, {}, sql.Options(), 0, False, None, key, Policy(0, 0, 0), ())
+
+
+def _bound(plan: Plan, caller: Caller, until: float) -> tuple[str, str | None, str, float]:
+    """What binds a cursor: its target, its caller and the caller's restrictions, its expiry."""
+    return plan.target.label, caller.id, restrictions_digest(caller.restrictions), until
+
+
+def _page(
+    plan: Plan,
+    status: Status,
+    rows: pa.Table,
+    header: EntryHeader,
+    info: PageInfo,
+    encoder: Encoder,
+) -> LiveResult:
+    def page_meta() -> dict[str, Any]:
+        return {**meta(header), "total": info.total, "next": info.next, "paging": info.paging}
+
+    chunks = encoder.encode(rows.to_reader(), page_meta)
+    return LiveResult(plan, status, _body(chunks), lambda: header, page=info)
 
 
 async def _body(chunks: Iterator[bytes]) -> AsyncGenerator[bytes]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from livedata.connectors.registry import connector_class
 from livedata.connectors.stream import Caps
 from livedata.encoders.json import type_name
 from livedata.errors import (
+    InvalidCursor,
     InvalidOption,
     InvalidParameter,
     NotFound,
@@ -62,6 +63,8 @@ class QueryRequest:
     order_by: Sequence[tuple[str, bool]] = ()
     limit: int | None = None
     offset: int = 0
+    # Keyset paging (from a cursor): the order_by values, as JSON, of the row to start after.
+    after: Sequence[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -182,9 +185,7 @@ class Planner:
         max_rows = source.max_rows
         capped = request.limit is None or request.limit > max_rows
         limit = max_rows + 1 if capped else request.limit
-        options = sql.Options(
-            options.columns, options.filters, options.order_by, limit, options.offset
-        )
+        options = replace(options, limit=limit)
         key = cache_key(
             {
                 "source": self._identities[target.source],
@@ -196,6 +197,7 @@ class Planner:
                     options.order_by,
                     options.limit,
                     options.offset,
+                    options.after,
                 ],
                 "restrictions": draft.restrictions or {},
             }
@@ -266,6 +268,10 @@ class Planner:
             raise NotFound.for_name("query", request.query, self.catalog.queries)
         return Target(query.source, "query", request.query, query)
 
+    def cached(self, target: Target) -> bool:
+        """Whether ``target``'s results are kept (a ttl above 0)."""
+        return self._freshness(target).ttl > 0
+
     def _freshness(self, target: Target) -> Policy:
         source = self.catalog.sources[target.source]
 
@@ -320,7 +326,8 @@ class Planner:
             check_applies(draft.restrictions, list(every), target.name)
             filters += [_check_filter(len(filters) + i, f, every) for i, f in enumerate(forced)]
         order = [(_check_column(c, allowed), d) for c, d in request.order_by]
-        return sql.Options(columns, filters, order, None, request.offset)
+        after = None if request.after is None else _after(order, request.after, allowed)
+        return sql.Options(columns, filters, order, None, request.offset, after)
 
 
 def _specs(target: Target) -> dict[str, ParamSpec]:
@@ -331,6 +338,21 @@ def _check_column(name: str, allowed: Mapping[str, pa.Field]) -> str:
     if name not in allowed:
         raise InvalidOption.unknown_column(name, allowed)
     return name
+
+
+def _after(
+    order: Sequence[tuple[str, bool]], values: Sequence[Any], allowed: Mapping[str, pa.Field]
+) -> list[Any]:
+    """A keyset cursor's values converted to their columns' types, as filter values are
+    (as sent where the source does not say the type: SQLite compares them as stored)."""
+    if len(values) != len(order):
+        raise InvalidCursor("This cursor does not match its order; start again.")
+    return [
+        value
+        if value is None or pa.types.is_null(allowed[c].type)
+        else _check_filter(i, sql.Filter(c, "eq", value), allowed).value
+        for i, ((c, _), value) in enumerate(zip(order, values, strict=True))
+    ]
 
 
 def _check_filter(index: int, f: sql.Filter, allowed: Mapping[str, pa.Field]) -> sql.Filter:

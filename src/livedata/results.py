@@ -93,13 +93,19 @@ class StoredResult:
 
 @dataclass(frozen=True)
 class PageInfo:
-    """What a page of a snapshot says of the pages after it: the cursor of the next one
-    (None at the end) and the row count of the whole snapshot; and its validator, since a
-    page of a snapshot never changes (only its cursor's expiry does: a weak one)."""
+    """What a page says of the pages after it: the cursor of the next one (None at the end);
+    for a page of a snapshot, the row count of the whole snapshot and its validator, since
+    such a page never changes (only its cursor's expiry does: a weak one). A keyset page
+    (nothing cached) has neither: it is read from the live source."""
 
     next: str | None
-    total: int
-    etag: str
+    total: int | None = None
+    etag: str | None = None
+
+    @property
+    def paging(self) -> str:
+        """How the pages stay consistent, as meta and X-Paging say it."""
+        return "keyset" if self.etag is None else "snapshot"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import anyio.to_thread
 import pyarrow as pa
 
 from livedata.admission import Admission
@@ -61,25 +60,20 @@ class Schemas:
             return {}
 
     async def _probe(self, target: Target, caller_id: str) -> pa.Schema:
-        return (await self._read(target, self.planner.probe(target), caller_id)).schema
+        probe = self.planner.probe(target)
+        return (await self.admission.fetch(target, probe, Caps(), caller_id))[0].schema
 
     async def _declared(
         self, target: Target, statement: Statement, caller_id: str
     ) -> dict[str, bool]:
         # By position: MySQL names information_schema's columns in capitals whatever the
         # SELECT says.
-        names, nullable = (await self._read(target, statement, caller_id)).columns[:2]
+        table, _ = await self.admission.fetch(target, statement, Caps(), caller_id)
+        names, nullable = table.columns[:2]
         return {
             name: bool(may)
             for name, may in zip(names.to_pylist(), nullable.to_pylist(), strict=True)
         }
-
-    async def _read(self, target: Target, statement: Statement, caller_id: str) -> pa.Table:
-        stream = await self.admission.open(target, statement, Caps(), caller_id)
-        try:  # read to the end so the connection goes back to the pool
-            return await anyio.to_thread.run_sync(stream.read_all)
-        finally:
-            await stream.aclose()
 
 
 T = TypeVar("T")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import anyio.to_thread
 import pyarrow as pa
 
+from livedata import keyset
 from livedata.admission import Admission
 from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.bodies import live_body
@@ -29,11 +30,13 @@ from livedata.cache.tier import LocalTier
 from livedata.catalog import Catalog
 from livedata.cluster import EVERYTHING, Cluster
 from livedata.connectors.sources import Sources
-from livedata.cursors import Signer, derive_secret
+from livedata.cursors import Cursor, Signer, derive_secret
 from livedata.encoders.base import Encoder
 from livedata.errors import (
     BudgetExhausted,
+    CursorExpired,
     CursorsNeedCache,
+    CursorsNeedOrder,
     InvalidOption,
     NotCached,
     NotFound,
@@ -49,7 +52,7 @@ from livedata.freshness import (
     decide,
     may_serve_stale_on_error,
 )
-from livedata.paging import NEEDS_CACHE, NOT_KEPT, Pager, Snapshot, resume, resumed
+from livedata.paging import NOT_KEPT, Pager, Snapshot, resume, resumed
 from livedata.plan import Plan, Planner, QueryRequest
 from livedata.quota.store import QuotaStore, open_store
 from livedata.results import LiveResult, Result, StoredResult, header_for
@@ -170,17 +173,22 @@ class QueryService:
         caller: Caller = ANONYMOUS,
     ) -> LiveResult:
         """A page of ``request``'s result from a pinned snapshot (``livedata.paging``): the
-        first one (``cursor`` None) pins it, each page's cursor leads to the next."""
+        first one (``cursor`` None) pins it, each page's cursor leads to the next. Where
+        nothing is cached, pages of the live source by keyset (``livedata.keyset``)."""
         self._authorize(request, caller)
-        cache = self.cache
-        if cache is None:
-            raise CursorsNeedCache(NEEDS_CACHE)
         if request.limit is not None and request.limit < 1:
             raise InvalidOption('"limit" (the page size) must be 1 or more.')
         until = self.clock() + self.pager.ttl
-        if cursor is not None:
-            target = self.planner.resolve(request)
-            opened = self.pager.open(cursor, request, target, caller)
+        target = self.planner.resolve(request)
+        opened = None if cursor is None else self.pager.open(cursor, request, target, caller)
+        cache = self.cache
+        if opened is None and (cache is None or not self.planner.cached(target)):
+            return await self._keyset_page(request, None, encoder, caller, until)
+        if opened is not None and opened.shape is not None:
+            return await self._keyset_page(request, opened, encoder, caller, until)
+        if cache is None:  # a snapshot's cursor, and this node keeps nothing now
+            raise CursorExpired("The snapshot of this cursor is no longer kept; start again.")
+        if opened is not None:
             pinned = await resume(opened, cache, self.sharing, until)
             plan, start, status = resumed(target, opened.key), opened.offset, Status.HIT
             limit = request.limit or opened.limit
@@ -188,8 +196,6 @@ class QueryService:
             if request.limit is None:
                 raise InvalidOption('"paginate" needs a "limit": the number of rows per page.')
             plan = await self._plan(replace(request, limit=None, offset=0), caller)
-            if plan.freshness.ttl <= 0:
-                raise CursorsNeedCache(NEEDS_CACHE)
             result = await self._answer(plan, None, control, caller)
             assert isinstance(result, StoredResult), "with no encoder, only a stored result"
             kept = await anyio.to_thread.run_sync(cache.pin, result.entry, until)
@@ -203,6 +209,41 @@ class QueryService:
         source_ms = 0.0 if cursor is not None else header.source_ms
         self.tally.answered(status, plan.target.source, plan.target.label, source_ms)
         return page
+
+    async def _keyset_page(
+        self,
+        request: QueryRequest,
+        opened: Cursor | None,
+        encoder: Encoder,
+        caller: Caller,
+        until: float,
+    ) -> LiveResult:
+        """The first page of ``request`` (``opened`` None) or the one after ``opened``'s,
+        read from the source with one row more, to know whether another page follows."""
+        if opened is None:
+            asked, shape = request, keyset.shape(request)
+        else:
+            asked, shape = keyset.resumed(request, opened)
+        max_rows = self.catalog.sources[self.planner.resolve(asked).source].max_rows
+        limit = keyset.page_size(asked.limit, max_rows)
+        if not asked.order_by:
+            raise CursorsNeedOrder(keyset.NEEDS_ORDER)
+        # Never cut at max_rows: the page is at most max_rows, the row past it only a probe.
+        fetched = replace(keyset.reading_order(asked), limit=limit + 1)
+        plan = replace(await self._plan(fetched, caller), capped=False)
+        keyset.check_order(plan.options.order_by, await self.schemas.of(plan.target, caller.id))
+        statement = self.planner.statement(plan)
+        rows, stream = await self.admission.fetch(plan.target, statement, plan.caps, caller.id)
+        after = keyset.next_after(rows, plan.options.order_by, limit)
+        page = rows.slice(0, limit)
+        if asked.columns is not None:  # without the order columns it did not ask to see
+            page = page.select(list(asked.columns))
+        now = self.clock()
+        header = header_for(plan, page.schema, "", now, page.num_rows, False, stream.source_ms)
+        following = None if after is None else (shape, after)
+        result = self.pager.keyset_page(plan, page, header, following, encoder, caller, until)
+        self.tally.answered(Status.BYPASS, plan.target.source, plan.target.label, stream.source_ms)
+        return result
 
     def _authorize(self, request: QueryRequest, caller: Caller) -> None:
         """Before the cache or the source is asked: a name outside the caller's allow-list is

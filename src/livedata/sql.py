@@ -63,6 +63,8 @@ class Options:
     order_by: Sequence[tuple[str, bool]] = ()  # (column, descending)
     limit: int | None = None
     offset: int = 0
+    # Keyset paging: the order_by values of the row to start after (None: from the start).
+    after: Sequence[Any] | None = None
 
     @property
     def reshapes(self) -> bool:
@@ -148,9 +150,41 @@ def _shape(query: exp.Select, options: Options, build: _Build) -> exp.Select:
     query = query.select(*(exp.Star() if c == "*" else _column(c) for c in columns))
     for f in options.filters:
         query = query.where(_condition(f, build))
+    if options.after is not None:
+        query = query.where(_after(options.order_by, options.after, build))
     for column, descending in options.order_by:
-        query = query.order_by(exp.Ordered(this=_column(column), desc=descending))
+        # Nulls sort as the largest value in every source (PostgreSQL's rule; sqlglot writes
+        # it out where a dialect's default differs), so one request orders alike everywhere
+        # and the keyset predicate below knows where they are.
+        ordered = exp.Ordered(this=_column(column), desc=descending, nulls_first=descending)
+        query = query.order_by(ordered)
     return _page(query, options)
+
+
+def _after(order_by: Sequence[tuple[str, bool]], values: Sequence[Any], build: _Build) -> exp.Expr:
+    """Rows that come after the row holding ``values`` in ``order_by``, nulls largest: for
+    some column, equal on every column before it and later on it. Null-aware, so a null
+    anywhere in the order neither stops nor skips a page."""
+    after: list[exp.Expr] = []
+    equal: list[exp.Expr] = []
+    for (name, descending), value in zip(order_by, values, strict=True):
+        column = _column(name)
+        is_null = exp.Is(this=column, expression=exp.Null())
+        if value is None:  # nulls are last ascending, first descending
+            later: exp.Expr | None = exp.Not(this=is_null) if descending else None
+            same: exp.Expr = is_null
+        else:
+            bound = build.binder.bind(value)
+            later = (
+                exp.LT(this=column, expression=bound)
+                if descending
+                else exp.or_(exp.GT(this=column, expression=bound), is_null)
+            )
+            same = exp.EQ(this=column, expression=build.binder.bind(value))
+        if later is not None:
+            after.append(exp.and_(*equal, later) if equal else later)
+        equal.append(same)
+    return exp.or_(*after) if after else exp.false()
 
 
 def _page(query: exp.Select, options: Options) -> exp.Select:

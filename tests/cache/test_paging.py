@@ -124,9 +124,13 @@ def test_a_cursor_survives_eviction(
 
 def test_many_clients_page_one_snapshot_at_once(serve: Callable[..., str], rows: Postgres) -> None:
     url = serve(catalog(rows))
-    clients = 8
-    first = ask(url, {**FIRST, "limit": 10})
-    start = first.json()["meta"]["next"]
+    start = ask(url, {**FIRST, "limit": 10}).json()["meta"]["next"]
+
+    assert page_together(url, start, 8) == [[[n, 1] for n in range(11, ROWS + 1)]] * 8
+
+
+def page_together(url: str, start: str, clients: int) -> list[list[Any]]:
+    """Every row after cursor ``start``, as each of ``clients`` paging at once saw it."""
 
     async def page_to_the_end(client: httpx.AsyncClient) -> list[Any]:
         seen, cursor = [], start
@@ -141,9 +145,7 @@ def test_many_clients_page_one_snapshot_at_once(serve: Callable[..., str], rows:
         async with httpx.AsyncClient(base_url=url, timeout=BOUND) as client:
             return list(await asyncio.gather(*(page_to_the_end(client) for _ in range(clients))))
 
-    walks = asyncio.run(everyone())
-
-    assert walks == [[[n, 1] for n in range(11, ROWS + 1)]] * clients
+    return asyncio.run(everyone())
 
 
 def test_other_formats_carry_the_cursor_in_headers(
@@ -204,16 +206,81 @@ def test_a_cursor_pages_only_its_own_target(serve: Callable[..., str], rows: Pos
     assert "table:rows" in response.json()["error"]["message"]
 
 
-def test_uncached_targets_refuse_cursors_and_say_why(
+def keyset_walk(url: str, first: Body, between: Callable[[], object] = lambda: None) -> list[Any]:
+    """Every row of every keyset page, ``between`` run after the first; checks each page
+    says how it pages and that it is neither counted nor kept."""
+    rows: list[Any] = []
+    response = ask(url, first)
+    while True:
+        assert response.status_code == 200, response.text
+        meta = response.json()["meta"]
+        assert (meta["paging"], meta["total"]) == ("keyset", None)
+        assert response.headers["x-paging"] == "keyset"
+        assert response.headers["cache-control"] == "no-store"
+        assert "etag" not in response.headers
+        rows += response.json()["rows"]
+        if meta["next"] is None:
+            return rows
+        if len(rows) == len(response.json()["rows"]):
+            between()
+        response = ask(url, {"table": first["table"], "cursor": meta["next"]})
+
+
+def test_uncached_targets_page_the_live_source_by_keyset(
     serve: Callable[..., str], rows: Postgres
 ) -> None:
+    """Nothing cached, so no snapshot: each page starts after the last row sent, in the
+    source as it now is. Rows changed after the first page are seen changed; none is
+    skipped or repeated."""
     url = serve(catalog(rows, ttl=0))
 
-    response = ask(url, FIRST)
+    paged = keyset_walk(url, FIRST, between=lambda: change(rows))
 
-    assert response.status_code == 422
-    assert response.json()["error"]["code"] == "cursors_need_cache"
-    assert "offset" in response.json()["error"]["message"]
+    after_first = [n for n in [*range(PAGE + 1, ROWS + 1), *range(1001, 1051)] if n % 7 or n > ROWS]
+    assert paged == [[n, 1] for n in range(1, PAGE + 1)] + [[n, 2] for n in after_first]
+
+
+def test_many_clients_page_by_keyset_at_once(serve: Callable[..., str], rows: Postgres) -> None:
+    url = serve(catalog(rows, ttl=0))
+    start = ask(url, {**FIRST, "limit": 10}).json()["meta"]["next"]
+
+    assert page_together(url, start, 8) == [[[n, 1] for n in range(11, ROWS + 1)]] * 8
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        pytest.param({"order_by": []}, "order_by", id="no-order"),
+        pytest.param({"order_by": [{"column": "version"}]}, "same order_by values", id="tie"),
+    ],
+)
+def test_keyset_paging_refuses_an_order_that_cannot_tell_rows_apart(
+    serve: Callable[..., str], rows: Postgres, body: Body, says: str
+) -> None:
+    """A tie across a page boundary would skip or repeat rows: refused, never cut."""
+    url = serve(catalog(rows, ttl=0))
+
+    response = ask(url, {**FIRST, **body})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "cursors_need_order"
+    assert says in response.json()["error"]["message"]
+
+
+def test_keyset_pages_pass_nulls_in_the_order(serve: Callable[..., str], rows: Postgres) -> None:
+    """Nulls sort as the largest value, and the predicate after a page knows it: a null in
+    any ordered column neither stops the pages nor loses a row."""
+    rows.db.execute(f"ALTER TABLE {TABLE} ALTER COLUMN version DROP NOT NULL")
+    rows.db.execute(f"UPDATE {TABLE} SET version = NULLIF(id % 4, 0)")  # a quarter null
+    url = serve(catalog(rows, ttl=0))
+    for descending in (False, True):
+        order = [{"column": "version", "desc": descending}, {"column": "id"}]
+
+        paged = keyset_walk(url, {**FIRST, "limit": 7, "order_by": order})
+
+        versions = [1, 2, 3, None] if not descending else [None, 3, 2, 1]
+        expected = [[n, v] for v in versions for n in range(1, ROWS + 1) if (n % 4 or None) == v]
+        assert paged == expected
 
 
 def test_a_page_the_client_has_is_answered_304_with_a_renewed_cursor(

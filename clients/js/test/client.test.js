@@ -82,6 +82,7 @@ describe("query and table", () => {
     assert.deepEqual(pages.flatMap((page) => page.rows), whole.rows);
     assert.ok(pages.length > 2);
     assert.ok(pages.every((page) => page.total === whole.rows.length && page.meta.total === page.total));
+    assert.ok(pages.every((page) => page.paging === "snapshot" && page.meta.paging === "snapshot"));
     assert.equal(pages.at(-1).meta.next, null);
     // A cursor carries its request: only the name and the cursor are sent with it.
     assert.deepEqual(Object.keys(sentRequest(sent.at(-1))), ["cursor", "format", "table"]);

@@ -33,6 +33,7 @@ STATUS: dict[type[errors.LivedataError], int] = {
     errors.CursorExpired: 410,
     errors.InvalidCursor: 400,
     errors.CursorsNeedCache: 422,
+    errors.CursorsNeedOrder: 422,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
     errors.LimitExceeded: 422,

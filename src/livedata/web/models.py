@@ -94,9 +94,16 @@ class ResultMeta(BaseModel):
     fetched_at: str = Field(description="When the source answered (ISO 8601, UTC).")
     fresh_until: str = Field(description="Until when the cache answers with these rows.")
     timings_ms: dict[str, float] = Field(description="Milliseconds the source worked.")
-    total: int | None = Field(default=None, description="Rows of the snapshot (paged only).")
+    total: int | None = Field(
+        default=None, description="Rows of the snapshot (snapshot pages only; null for keyset)."
+    )
     next: str | None = Field(
         default=None, description="Cursor of the next page (paged only; null on the last)."
+    )
+    paging: Literal["snapshot", "keyset"] | None = Field(
+        default=None,
+        description="Paged only: snapshot (the cached result, pinned: pages never change) or "
+        "keyset (nothing cached: each page read from the source after the last row sent).",
     )
 
 

@@ -184,7 +184,7 @@ async def _live_response(
     a 304, its cursor renewed in the headers."""
     page = result.page
     existed = not result.status.asked_source
-    if page is not None and matches(page.etag, request_headers.get("if-none-match"), existed):
+    if page and page.etag and matches(page.etag, request_headers.get("if-none-match"), existed):
         await result.body.aclose()
         headers = {"Vary": VARY, "Cache-Status": result.status.cache_status, **_paging(result)}
         headers.update(_counts(result.header(), total_ms))
@@ -271,15 +271,17 @@ def _counts(header: EntryHeader, total_ms: float) -> dict[str, str]:
 
 def _paging(result: LiveResult) -> dict[str, str]:
     """A page's cursor and total as headers, for formats with no ``meta`` (CSV, Arrow...);
-    its validator, and that it may be kept by the client (bound to it) but checked first."""
+    a snapshot page's validator, and that it may be kept by the client (bound to it) but
+    checked first. A keyset page, read live, is not kept."""
     page = result.page
     if page is None:
         return {}
-    headers = {
-        "X-Total-Count": str(page.total),
-        "ETag": f"W/{page.etag}",
-        "Cache-Control": "private, no-cache",
-    }
+    headers = {"X-Paging": page.paging, "Cache-Control": "no-store"}
+    if page.etag is not None:
+        headers["ETag"] = f"W/{page.etag}"
+        headers["Cache-Control"] = "private, no-cache"
+    if page.total is not None:
+        headers["X-Total-Count"] = str(page.total)
     return headers if page.next is None else {**headers, "X-Next-Cursor": page.next}
 
 

@@ -252,7 +252,8 @@ function showResult(result) {
   const header = element("tr", {}, result.columns.map((c) => element("th", { scope: "col", textContent: c.name, title: title(c) })));
   const body = rows.map((row) => element("tr", {}, row.map((v) => element("td", { textContent: v === null ? "∅" : typeof v === "object" ? JSON.stringify(v) : String(v) }))));
   const { start } = pages.at(-1);
-  const range = `rows ${start + 1} to ${start + rows.length} of ${result.total}`;
+  const of = result.total === null ? "read live (keyset pages)" : `of ${result.total}`;
+  const range = `rows ${start + 1} to ${start + rows.length} ${of}`;
   $("rows").replaceChildren(element("caption", { textContent: `${target.name}, ${range}` }), element("thead", {}, [header]), element("tbody", {}, body));
   $("page-range").textContent = rows.length ? `R${range.slice(1)}` : "No rows";
   $("previous").disabled = pages.length === 1;
