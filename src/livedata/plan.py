@@ -127,13 +127,14 @@ class Style:
     dialect: str
     paramstyle: ParamStyle
     columns: sql.NamedQuery
+    probe_rows: int
 
     @classmethod
     def of(cls, kind: str) -> Style:
         """The style of source kind ``kind``, as its connector class names it."""
         connector = connector_class(kind)
         columns = sql.parse_named_query(connector.columns_sql, connector.dialect)
-        return cls(connector.dialect, connector.paramstyle, columns)
+        return cls(connector.dialect, connector.paramstyle, columns, connector.probe_rows)
 
 
 class Planner:
@@ -234,13 +235,15 @@ class Planner:
         return sql.select_named(named, dict(plan.params), options, **styled)
 
     def probe(self, target: Target) -> sql.Statement:
-        """A statement that returns no row but the target's columns (named queries run with
-        their parameters' defaults, or NULL)."""
+        """A statement that returns the target's columns and no row, or the few a source
+        needs to tell their types (named queries run with their parameters' defaults, or
+        NULL)."""
         specs = _specs(target)
         params = {
             n: s.convert(n, s.default) if s.default is not None else None for n, s in specs.items()
         }
-        probe = Plan(target, params, sql.Options(limit=0), 0, False, None, "", self.defaults, ())
+        options = sql.Options(limit=self.styles[target.source].probe_rows)
+        probe = Plan(target, params, options, 0, False, None, "", self.defaults, ())
         return self._build(probe)
 
     def declared_columns(self, target: Target) -> sql.Statement | None:

@@ -1,6 +1,7 @@
 """The columns of every table and named query, as the source reports them.
 
-Asked of the source once per target with a statement that returns no row, through the same
+Asked of the source once per target with a statement that returns no row (a few for SQLite,
+whose results have no types but their values'), through the same
 admission as every other statement (back-off, budgets, the source's queue), and kept per
 source until a restart. Concurrent first requests for one target share one probe. Whether a
 table's column may hold NULL is asked of the source's catalog the same way: result columns

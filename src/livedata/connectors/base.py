@@ -116,6 +116,8 @@ class Connector(ABC, Generic[Conn]):
     # table declares it (nullable). Result columns say nothing of it: drivers report every
     # one nullable.
     columns_sql: ClassVar[str]
+    # Rows the schema probe reads: none where a result reports its column types even empty.
+    probe_rows: ClassVar[int] = 0
 
     def __init__(self, name: str, config: Any) -> None:
         self.name = name

@@ -66,6 +66,9 @@ class SQLiteConnector(Connector[sqlite3.Connection]):
     dialect = "sqlite"
     paramstyle = "qmark"
     errors = ERRORS
+    # A result's column types are its values' (sqlite3 reports none): with no row, every
+    # column would be of unknown type, and no typed filter would apply to it.
+    probe_rows = 1000
     columns_sql = (
         'SELECT name AS column_name, "notnull" = 0 AS nullable '
         "FROM pragma_table_info(:table, :schema) ORDER BY cid"
