@@ -100,3 +100,34 @@ def test_tables_read_leaves_ctes_out() -> None:
         "WITH c AS (SELECT * FROM a) SELECT * FROM c JOIN b ON 1=1", "duckdb"
     )
     assert sql.tables_read(named.expression) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("dialect", "nullable", "not_null"),
+    [
+        ("mysql", "ORDER BY CASE WHEN `a` IS NULL THEN 1 ELSE 0 END, `a` ASC", "ORDER BY `a` ASC"),
+        ("sqlite", 'ORDER BY "a" ASC NULLS LAST', 'ORDER BY "a" ASC'),
+        ("duckdb", 'ORDER BY "a" DESC NULLS FIRST', 'ORDER BY "a" DESC'),
+    ],
+)
+def test_nulls_sort_largest_everywhere_but_not_null_columns_keep_a_plain_order(
+    dialect: str, nullable: str, not_null: str
+) -> None:
+    """Nulls last ascending, first descending, in every source; a column declared NOT NULL
+    is ordered as written, so a source may still order it by an index."""
+    descending = dialect == "duckdb"  # where each dialect's own rule differs
+    order = Options(order_by=[("a", descending)])
+    marked = Options(order_by=[("a", descending)], not_null=frozenset({"a"}))
+    assert nullable in sql.select_table("t", None, order, dialect=dialect, style="qmark").text
+    assert sql.select_table("t", None, marked, dialect=dialect, style="qmark").text.endswith(
+        not_null
+    )
+
+
+def test_the_keyset_predicate_tests_nulls_only_where_they_may_be() -> None:
+    after = Options(order_by=[("a", False), ("b", False)], after=[1, 2], not_null=frozenset("a"))
+    statement = sql.select_table("t", None, after, dialect="postgres", style="dollar")
+    assert statement.text.startswith(
+        'SELECT * FROM "t" WHERE "a" > $1 OR ("a" = $2 AND ("b" > $3 OR "b" IS NULL))'
+    )
+    assert statement.params == (1, 1, 2)

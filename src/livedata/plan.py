@@ -330,7 +330,8 @@ class Planner:
             filters += [_check_filter(len(filters) + i, f, every) for i, f in enumerate(forced)]
         order = [(_check_column(c, allowed), d) for c, d in request.order_by]
         after = None if request.after is None else _after(order, request.after, allowed)
-        return sql.Options(columns, filters, order, None, request.offset, after)
+        not_null = frozenset(c for c, _ in order if not allowed[c].nullable)
+        return sql.Options(columns, filters, order, None, request.offset, after, not_null)
 
 
 def _specs(target: Target) -> dict[str, ParamSpec]:

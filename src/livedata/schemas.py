@@ -32,7 +32,9 @@ class Schemas:
         self._nullable: _Memo[dict[str, bool]] = {}
 
     async def of(self, target: Target, caller_id: str) -> pa.Schema:
-        """Every column of ``target``; ``caller_id`` pays for the probe if one runs."""
+        """Every column of ``target``, those its table declares NOT NULL not nullable (so
+        ordering needs no null handling there); ``caller_id`` pays for the probe if one
+        runs."""
         return await _once(self._schemas, target, lambda: self._probe(target, caller_id))
 
     async def visible(self, target: Target, caller_id: str) -> pa.Schema | None:
@@ -62,7 +64,10 @@ class Schemas:
 
     async def _probe(self, target: Target, caller_id: str) -> pa.Schema:
         probe = self.planner.probe(target)
-        return (await self.admission.fetch(target, probe, Caps(), caller_id))[0].schema
+        schema = (await self.admission.fetch(target, probe, Caps(), caller_id))[0].schema
+        declared = await self.nullable(target, caller_id)
+        fields = [f.with_nullable(declared.get(f.name, True)) for f in schema]
+        return pa.schema(fields, metadata=schema.metadata)
 
     async def _declared(
         self, target: Target, statement: Statement, caller_id: str

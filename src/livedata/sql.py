@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
 ParamStyle = Literal["qmark", "dollar", "format"]
@@ -65,6 +66,9 @@ class Options:
     offset: int = 0
     # Keyset paging: the order_by values of the row to start after (None: from the start).
     after: Sequence[Any] | None = None
+    # Ordered columns declared NOT NULL: no null ordering or test to write for them, which
+    # would keep a source from ordering by an index (MySQL's CASE WHEN ... IS NULL).
+    not_null: frozenset[str] = frozenset()
 
     @property
     def reshapes(self) -> bool:
@@ -151,23 +155,33 @@ def _shape(query: exp.Select, options: Options, build: _Build) -> exp.Select:
     for f in options.filters:
         query = query.where(_condition(f, build))
     if options.after is not None:
-        query = query.where(_after(options.order_by, options.after, build))
+        query = query.where(_after(options, build))
     for column, descending in options.order_by:
         # Nulls sort as the largest value in every source (PostgreSQL's rule; sqlglot writes
         # it out where a dialect's default differs), so one request orders alike everywhere
         # and the keyset predicate below knows where they are.
-        ordered = exp.Ordered(this=_column(column), desc=descending, nulls_first=descending)
+        nulls_first = descending
+        if column in options.not_null:  # the dialect's own rule: nothing written out
+            nulls_first = _dialect_nulls_first(build.dialect, descending)
+        ordered = exp.Ordered(this=_column(column), desc=descending, nulls_first=nulls_first)
         query = query.order_by(ordered)
     return _page(query, options)
 
 
-def _after(order_by: Sequence[tuple[str, bool]], values: Sequence[Any], build: _Build) -> exp.Expr:
-    """Rows that come after the row holding ``values`` in ``order_by``, nulls largest: for
-    some column, equal on every column before it and later on it. Null-aware, so a null
-    anywhere in the order neither stops nor skips a page."""
+def _dialect_nulls_first(dialect: str, descending: bool) -> bool:
+    """Where ``dialect`` puts nulls by itself, as sqlglot names its rule."""
+    rule = Dialect.get_or_raise(dialect).NULL_ORDERING
+    return rule != "nulls_are_last" and (rule == "nulls_are_small") != descending
+
+
+def _after(options: Options, build: _Build) -> exp.Expr:
+    """Rows that come after the row holding ``options.after`` in ``options.order_by``, nulls
+    largest: for some column, equal on every column before it and later on it. Null-aware,
+    so a null anywhere in the order neither stops nor skips a page."""
+    assert options.after is not None, "a keyset page"
     after: list[exp.Expr] = []
     equal: list[exp.Expr] = []
-    for (name, descending), value in zip(order_by, values, strict=True):
+    for (name, descending), value in zip(options.order_by, options.after, strict=True):
         column = _column(name)
         is_null = exp.Is(this=column, expression=exp.Null())
         if value is None:  # nulls are last ascending, first descending
@@ -175,11 +189,10 @@ def _after(order_by: Sequence[tuple[str, bool]], values: Sequence[Any], build: _
             same: exp.Expr = is_null
         else:
             bound = build.binder.bind(value)
-            later = (
-                exp.LT(this=column, expression=bound)
-                if descending
-                else exp.or_(exp.GT(this=column, expression=bound), is_null)
-            )
+            compare = exp.LT if descending else exp.GT
+            later = compare(this=column, expression=bound)
+            if not descending and name not in options.not_null:  # nulls come after it
+                later = exp.or_(later, is_null)
             same = exp.EQ(this=column, expression=build.binder.bind(value))
         if later is not None:
             after.append(exp.and_(*equal, later) if equal else later)
