@@ -7,7 +7,10 @@ are measured in one run, interleaved, from one client: cursors on a server with 
 cache (page 1 is the `paginate` request on a warm entry, later pages are cursor requests,
 re-sent: a cursor stays valid for LIVEDATA_CURSOR_TTL), offsets on one with
 `LIVEDATA_CACHE_TTL=0`, as a client reading each page once finds them (every offset is a
-cache key of its own: a reader never hits it).
+cache key of its own: a reader never hits it). Keyset cursors, what `paginate` gives where
+nothing is cached, run on that uncached server too: each page asks the source for the rows
+after the last one sent (the bench table has no index, so every page is a scan and a top-N
+sort: constant per page, where an offset grows with its depth).
 
 Run `.venv/bin/python bench/paging.py` (`--quick`: ~100k rows, page 100 for the deep one, 3
 repeats); it needs the PostgreSQL the tests use and loads the data `bench/service_overhead.py`
@@ -51,6 +54,8 @@ DEEP_PAGE = 1000  # the page compared with the first (the last there is, on a sm
 TARGET = 2.0  # issue 14: page 1000 within 2x of page 1, with cursors
 ORDER = [{"column": "l_orderkey"}, {"column": "l_linenumber"}]  # the table's key: a total order
 CACHED = {"LIVEDATA_CACHE_MAX_BYTES": str(8 << 30)}  # room for the 1M-row snapshot
+WAYS = ("cursor", "keyset", "offset")  # a snapshot's cursors; keyset cursors, uncached; offsets
+COLORS = {"cursor": "tab:blue", "keyset": "tab:green", "offset": "tab:orange"}
 
 
 def timed(http: httpx.Client, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -83,6 +88,7 @@ def measure(
         "offset, page 1": {**first_page, "offset": 0},
         f"offset, page {deep}": {**first_page, "offset": (deep - 1) * PAGE},
         "cursor, page 1": {**first_page, "paginate": True},
+        "keyset, page 1": {**first_page, "paginate": True},  # on the uncached server
     }
     samples: dict[str, list[float]] = {}
     with (
@@ -97,11 +103,16 @@ def measure(
             "table": table,
             "cursor": cursor_to(cursors, table, first, deep),
         }
+        _, first = timed(offsets, bodies["keyset, page 1"])
+        bodies[f"keyset, page {deep}"] = {
+            "table": table,
+            "cursor": cursor_to(offsets, table, first, deep),
+        }
         progress.advance(setup)
         task = progress.add_task("interleaved requests", total=(repeats + 1) * len(bodies))
         for round_ in range(repeats + 1):  # the first round warms up
             for name, body in bodies.items():
-                http = offsets if name.startswith("offset") else cursors
+                http = cursors if name.startswith("cursor") else offsets
                 elapsed, _ = timed(http, body)
                 if round_:
                     samples.setdefault(name, []).append(elapsed * 1000)
@@ -145,7 +156,7 @@ def run(quick: bool, progress: Progress) -> dict[str, Any]:
                 / timings[f"{way}, page 1"]["median_ms"],
                 3,
             )
-            for way in ("cursor", "offset")
+            for way in WAYS
         }
         return {
             "table": plan.lineitem_table,
@@ -164,7 +175,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     table = Table(title=f"{report['page_rows']:,}-row pages of {report['rows']:,} lineitem rows")
     for name in ("paging", "page 1 ms", f"page {deep} ms", f"page {deep} / page 1"):
         table.add_column(name, justify="left" if name == "paging" else "right")
-    for way in ("cursor", "offset"):
+    for way in WAYS:
         t = report["timings"]
         table.add_row(
             way,
@@ -186,14 +197,14 @@ def plot(report: dict[str, Any], path: Path) -> None:
         [m - report["timings"][n]["min_ms"] for n, m in zip(names, medians, strict=True)],
         [report["timings"][n]["max_ms"] - m for n, m in zip(names, medians, strict=True)],
     ]
-    colors = ["tab:orange" if n.startswith("offset") else "tab:blue" for n in names]
+    colors = [COLORS[n.split(",")[0]] for n in names]
     axes.bar(names, medians, yerr=spreads, color=colors, capsize=4)
     axes.set_yscale("log")
     axes.set_ylabel("ms to the last byte (median, min to max)")
     axes.set_title(
         f"{report['page_rows']:,}-row pages of {report['rows']:,} rows: page {deep} / page 1 is "
-        f"{report['ratios']['cursor']:.2f}x with cursors, {report['ratios']['offset']:.2f}x "
-        "with offsets"
+        f"{report['ratios']['cursor']:.2f}x with cursors, {report['ratios']['keyset']:.2f}x "
+        f"by keyset (uncached), {report['ratios']['offset']:.2f}x with offsets"
     )
     host = report["machine"]
     figure.suptitle(
