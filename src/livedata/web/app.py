@@ -29,8 +29,8 @@ from livedata.web.auth import ADMIN_ONLY, UNAUTHENTICATED, Authentication, requi
 from livedata.web.browser import SecurityHeaders, with_cors
 from livedata.web.errors import HANDLERS
 from livedata.web.hot import HotBodies, HotPath
+from livedata.web.observed import Observed
 from livedata.web.routes import router
-from livedata.web.tracing import RequestIdMiddleware
 
 log = logging.getLogger("livedata.cache")
 
@@ -139,13 +139,11 @@ def create_app(
     app.add_middleware(Authentication, authenticator=authenticator)
     app.add_middleware(with_cors, settings=settings)
     app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
-    app.add_middleware(metrics.Measured, metrics=app.state.metrics)
     writer = app.state.audit = audit.configure(settings.audit_log)
     if writer is not None:
         writer.on_full = app.state.metrics.audit_queue_full.inc
         writer.on_lost = app.state.metrics.audit_lines_lost.inc
-        app.add_middleware(audit.AuditLog, writer=writer)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(Observed, metrics=app.state.metrics, writer=writer)
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
 
