@@ -199,6 +199,7 @@ async def prepare(stack: AsyncExitStack, work: Path) -> dict[str, tuple[Hit, Hit
 async def run(profile: str | None, order: Path | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="livedata-instructions-"))
     async with AsyncExitStack() as stack:
+        stack.callback(shutil.rmtree, work)  # last: after the apps have shut down
         cases = await prepare(stack, work)
         writer = audit.configure(str(work / "audit.log"))
         assert writer is not None
