@@ -1,8 +1,9 @@
 """``GET /metrics``: what the server, the cache and the sources did, for Prometheus.
 
 Counters and histograms are prometheus_client instruments, fed as things happen: the
-service's tally tells them of each answer and source query, a middleware times every request
-and counts its errors and bytes, ``web/responses.py`` times each body it gets from the cache.
+service's tally tells them of each answer and source query, ``web/observed.py`` times every
+request and counts its errors and bytes, ``web/responses.py`` times each body it gets from
+the cache.
 Alone, an app counts into a registry of its own (no global state, so two apps in one process,
 as in the tests, never mix their numbers). Under ``livedata serve --workers N`` the serve
 command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the workers start; each
@@ -15,9 +16,8 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -28,7 +28,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from livedata.encoders.registry import ENCODERS
 from livedata.service import QueryService
@@ -168,27 +168,45 @@ class Metrics:
             Measure.SOURCE_SECONDS: self.source_seconds,
             Measure.SAVED_SECONDS: self.saved_seconds,
         }
+        # Each tally key's instruments, found once: a hit adds to the tally twice, and looking
+        # them up each time (an lru_cache call, str(status)) took it ~3% more instructions
+        # (bench/hit_instructions.py: 237k, now 229-235k).
+        self._feeds: dict[Key, tuple[Callable[[float], None], ...]] = {}
         service.tally.listeners.append(self.tallied)
 
     def tallied(self, key: Key, amount: float) -> None:
         """One addition to the service's tally, as it happens."""
+        feeds = self._feeds.get(key)
+        if feeds is None:
+            feeds = self._feeds[key] = self._feeds_of(key)
+        for feed in feeds:
+            feed(amount)
+
+    def _feeds_of(self, key: Key) -> tuple[Callable[[float], None], ...]:
+        """The instruments an addition to ``key`` goes to."""
         what, source, target = key
         if isinstance(what, Measure):
-            self._child(self._by_measure[what], source, target).inc(amount)
+            counter = self._child(self._by_measure[what], source, target).inc
             if what is Measure.SOURCE_SECONDS:
-                self._child(self.source_duration, source).observe(amount)
-            return
-        self._child(self.requests, source, target, str(what)).inc(amount)
+                return counter, self._child(self.source_duration, source).observe
+            return (counter,)
+        counter = self._child(self.requests, source, target, str(what)).inc
         if what in (Status.STALE, Status.STALE_IF_ERROR):
-            self._child(self.stale, source, target).inc(amount)
-        elif what is Status.COALESCED:
-            self._child(self.coalesced, source, target).inc(amount)
+            return counter, self._child(self.stale, source, target).inc
+        if what is Status.COALESCED:
+            return counter, self._child(self.coalesced, source, target).inc
+        return (counter,)
 
     def encoded(self, format_name: str, seconds: float) -> None:
         self._child(self.encode_duration, format_name).observe(seconds)
 
     def answered(
-        self, scope: Scope, status: int, media_type: str, sent: int, seconds: float
+        self,
+        scope: Scope,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        sent: int,
+        seconds: float,
     ) -> None:
         """One request done: its duration, its error code if any, its result bytes."""
         path = scope["path"] if scope["path"] in self.paths else "other"
@@ -198,7 +216,9 @@ class Metrics:
         if code is not None or status >= 400:
             self._child(self.errors, code or "http_error", str(status)).inc()
         if path == "/query" and status == 200:
-            self._child(self.response_bytes, _FORMATS.get(media_type, "other")).inc(sent)
+            media_type = next((v for k, v in headers if k == b"content-type"), b"")
+            format_name = _FORMATS.get(media_type.decode("latin-1").split(";")[0], "other")
+            self._child(self.response_bytes, format_name).inc(sent)
         self.count_cache_events()
 
     def count_cache_events(self) -> None:
@@ -219,47 +239,6 @@ class Metrics:
 
 def _labelled(metric: MetricWrapperBase, *values: str) -> Any:
     return metric.labels(*values)
-
-
-class Measured:
-    """ASGI middleware outside the hot path, so its answers are timed and counted too."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        scope.setdefault("state", {}).setdefault("audit", {})  # where errors note their code
-        status, media_type, sent, counted = 500, "", 0, False
-
-        def count() -> None:
-            nonlocal counted
-            counted = True
-            elapsed = time.perf_counter() - started
-            self.metrics.answered(scope, status, media_type, sent, elapsed)
-
-        async def send_counting(message: Message) -> None:
-            nonlocal status, media_type, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name == b"content-type":
-                        media_type = value.decode("latin-1").split(";")[0]
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    count()  # before the client can have it all: a scrape after sees it
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_counting)
-        finally:
-            if not counted:  # no response, or the client left before its end
-                count()
 
 
 class CacheCollector:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 MAX_REQUEST_ID = 128
 # Letters, digits and the punctuation of UUIDs, ULIDs, base64 and AWS/GCP trace ids.
@@ -47,25 +47,11 @@ def traceparent(incoming: bytes | None) -> str | None:
     return incoming.decode()
 
 
-class RequestIdMiddleware:
-    """Tag every request so a client can quote it and the log can be searched for it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = {k: v for k, v in scope["headers"] if k in (b"x-request-id", b"traceparent")}
-        state = scope.setdefault("state", {})
-        state["request_id"] = rid = request_id(given.get(b"x-request-id"))
-        state["traceparent"] = traceparent(given.get(b"traceparent"))
-        header = (b"x-request-id", rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+def tag(scope: Scope) -> tuple[bytes, bytes]:
+    """Note the request's id and trace in its state, so that a client can quote the id and
+    the log can be searched for it; the response header that echoes the id."""
+    given = {k: v for k, v in scope["headers"] if k in (b"x-request-id", b"traceparent")}
+    state = scope["state"]
+    state["request_id"] = rid = request_id(given.get(b"x-request-id"))
+    state["traceparent"] = traceparent(given.get(b"traceparent"))
+    return b"x-request-id", rid.encode()
