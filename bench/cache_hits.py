@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,10 +42,12 @@ BIN = Path(sys.executable).parent
 SAMPLE = {"table": "world_country_list"}
 # Which credential a case sends: an authenticated case goes to the server with an access file.
 CREDENTIALS = {"sample-json-api-key": "api_key", "sample-json-embed-token": "token"}
+GETS = {"sample-json-get"}  # cases sent as GET with the request in the URL, to both servers
 CASES = {  # name -> (request body, headers); credentials added at run time
     "sample-json": (SAMPLE, {}),
     "sample-json-api-key": (SAMPLE, {}),
     "sample-json-embed-token": (SAMPLE, {}),
+    "sample-json-get": (SAMPLE, {}),  # GET /query?q=: what the JavaScript client sends
     "lineitem-100k-json": ({"table": "tpch_lineitem", "limit": 100_000}, {}),
     "lineitem-100k-arrow": ({"table": "tpch_lineitem", "limit": 100_000, "format": "arrow"}, {}),
     "lineitem-100k-json-zstd": (
@@ -61,7 +64,7 @@ BODY = open(os.environ["BODY_FILE"], "rb").read()
 async def query(request):
     await request.body()
     return Response(BODY, media_type="application/json")
-app = Starlette(routes=[Route("/query", query, methods=["POST"])])
+app = Starlette(routes=[Route("/query", query, methods=["GET", "POST"])])
 """
 
 
@@ -141,6 +144,12 @@ def wrk(
     return float(match.group(1))
 
 
+def in_url(body: dict[str, object]) -> str:
+    """``/query?q=``, the body as the JavaScript client writes it: canonical JSON."""
+    canonical = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    return f"/query?q={urllib.parse.quote(canonical, safe='')}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -178,9 +187,10 @@ def main() -> None:
         static.mkdir()
         for name, (body, headers) in cases.items():
             for _ in range(3):  # miss, then hits that warm the memory fast path
-                response = httpx.post(
-                    f"{bases[name]}/query",
-                    json=body,
+                response = httpx.request(
+                    "GET" if name in GETS else "POST",
+                    f"{bases[name]}{in_url(body)}" if name in GETS else f"{bases[name]}/query",
+                    json=None if name in GETS else body,
                     headers={
                         **headers,
                         "Accept-Encoding": headers.get("Accept-Encoding", "identity"),
@@ -221,10 +231,11 @@ def main() -> None:
                     "Uvicorn running",
                     {"BODY_FILE": str(work / "body")},
                 ):
+                    path, sent = (in_url(body), None) if name in GETS else ("/query", body)
                     row = {
-                        "livedata": wrk(f"{bases[name]}/query", seconds, 32, body, headers),
+                        "livedata": wrk(f"{bases[name]}{path}", seconds, 32, sent, headers),
                         "starlette": wrk(
-                            f"http://127.0.0.1:{minimal_port}/query", seconds, 32, body, headers
+                            f"http://127.0.0.1:{minimal_port}{path}", seconds, 32, sent, headers
                         ),
                         "nginx": wrk(
                             f"http://127.0.0.1:{nginx_port}/{name}", seconds, 32, None, {}

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -121,8 +122,17 @@ def test_kill_9_never_leads_to_a_wrong_body(
         for body, response in answered:
             assert response.status_code == 200, (round_, body, response.text)
             assert same_data(response) == reference(body), (round_, body)
-        (cache_dir / "tmp" / "entry.4242.1").write_bytes(MAGIC + b"half a write")
+        # A half write by a writer that is gone. A fixed pid (4242) was once alive on this
+        # machine, and start-up rightly kept a live writer's file: the test failed.
+        (cache_dir / "tmp" / f"entry.{gone_pid()}.1").write_bytes(MAGIC + b"half a write")
         checked = asks
+
+
+def gone_pid() -> int:
+    """The pid of a process that has ended (reaped: no other takes it this soon)."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    return ended.pid
 
 
 def damage_flip_payload(data: bytes) -> bytes:
