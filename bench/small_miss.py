@@ -177,7 +177,9 @@ def wrk(url: str, seconds: int) -> tuple[int, float]:
         ).stdout
     finally:
         script.unlink()
-    assert "Non-2xx" not in out, f"{url} answered errors:\n{out}"
+    if "Non-2xx" in out:
+        example = httpx.post(f"{url}/query", json=BODY, timeout=30)  # what the errors said
+        raise RuntimeError(f"{url} answered errors, now {example.text[:300]}:\n{out}")
     requests = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert requests, out
