@@ -57,7 +57,11 @@ async def live_body(
     stream and frees the source."""
     chunks = encoder.encode(stream, lambda: meta(header()))
     try:
-        while block := await anyio.to_thread.run_sync(next_block, chunks):
-            yield block
+        while True:
+            block = await anyio.to_thread.run_sync(next_block, chunks)
+            if block:
+                yield block
+            if len(block) < BLOCK_BYTES:  # the chunks ran out: no hop only to learn that
+                return
     finally:
         await stream.aclose()

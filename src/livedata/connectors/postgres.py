@@ -7,8 +7,10 @@ accident. Autocommit keeps an idle pooled connection out of any transaction.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
@@ -126,16 +128,15 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
                 cursor.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
             cursor.execute(statement.text, statement.params)
             reader = _reader(cursor)
-            _refuse_unservable(reader.schema)
-            if _undeclared_numeric(reader.schema):  # its scale is known only at the end
+            shape = _shape(reader.schema.serialize().to_pybytes())
+            if shape.whole:  # an undeclared numeric: its scale is known only at the end
                 table = _plain(reader.read_all())
                 cursor.close()
                 return Cursor.of(table)
-            schema = _plain(reader.schema.empty_table()).schema
         except BaseException:
             cursor.close()
             raise
-        return Cursor(schema, _converted(reader, schema), cursor.close)
+        return Cursor(shape.schema, _converted(reader, shape), cursor.close)
 
     def estimate(self, statement: Statement) -> float:
         """The planner's total cost (EXPLAIN without ANALYZE: nothing runs)."""
@@ -287,8 +288,43 @@ def _reader(cursor: adbc_pg.Cursor) -> pa.RecordBatchReader:
     return cursor.fetch_record_batch() if reader is None else reader
 
 
-def _converted(reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+@dataclass(frozen=True)
+class _Shape:
+    """What the batches of one schema the driver sends become."""
+
+    schema: pa.Schema  # the plain one (``_plain``); the driver's own when ``whole``
+    whole: bool  # an undeclared numeric: the result is read to its end first
+    rewrites: bool  # some column's values change; without, only the fields do
+
+
+# Working a schema's conversion out cost more instructions than reading the 249 rows of the
+# sample table (callgrind, bench/README.md "small_miss.py"), and a dashboard sends the same
+# few statements again and again, so it is done once per distinct schema. Keyed by the
+# serialized schema: schemas compare equal whatever their fields' metadata, which says the
+# PostgreSQL type.
+@functools.lru_cache(maxsize=256)
+def _shape(serialized: bytes) -> _Shape:
+    raw = pa.ipc.read_schema(pa.py_buffer(serialized))
+    _refuse_unservable(raw)
+    if _undeclared_numeric(raw):  # its type is known only once every value is read
+        return _Shape(raw, whole=True, rewrites=True)
+    plain = _plain(raw.empty_table()).schema
+    rewrites = any(_rewritten(r, p) for r, p in zip(raw, plain, strict=True))
+    return _Shape(plain, whole=False, rewrites=rewrites)
+
+
+def _rewritten(raw: pa.Field, plain: pa.Field) -> bool:
+    """Whether ``_plain_column`` may change a column's values, not only its field."""
+    item = raw.type.value_type if pa.types.is_list(raw.type) else raw.type
+    return raw.type != plain.type or item in _INFINITIES
+
+
+def _converted(reader: pa.RecordBatchReader, shape: _Shape) -> Iterator[pa.RecordBatch]:
+    schema = shape.schema
     for raw in reader:
+        if not shape.rewrites:
+            yield pa.RecordBatch.from_arrays(raw.columns, schema=schema)
+            continue
         table = _plain(pa.Table.from_batches([raw], reader.schema))
         if table.schema != schema:
             changed = next(f for f, g in zip(table.schema, schema, strict=True) if f != g)

@@ -62,6 +62,7 @@ class RowStream:
         self._finished: float | None = None
         self._ahead: ReadAhead[pa.RecordBatch] | None = None
         self._taken = False
+        self._drained = False  # the driver's batches ran to their end
 
     @property
     def source_ms(self) -> float:
@@ -95,6 +96,8 @@ class RowStream:
             if cut:  # the rest would be cut too: stop reading (closing ends the statement)
                 self.truncated = True
                 break
+        else:
+            self._drained = True
         self._finished = time.perf_counter()
 
     def _arriving(self) -> Iterator[pa.RecordBatch]:
@@ -118,7 +121,12 @@ class RowStream:
         release, self._release = self._release, None
         try:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._close)
+                if self._drained and self._ahead is None:
+                    # After its last batch a cursor has nothing left to end: no blocking
+                    # call, so no thread hop (one of four for a small result).
+                    self._cursor.close()
+                else:
+                    await anyio.to_thread.run_sync(self._close)
                 if self._charge is not None:
                     await self._charge(self.source_ms)
         finally:
