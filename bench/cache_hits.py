@@ -43,11 +43,13 @@ SAMPLE = {"table": "world_country_list"}
 # Which credential a case sends: an authenticated case goes to the server with an access file.
 CREDENTIALS = {"sample-json-api-key": "api_key", "sample-json-embed-token": "token"}
 GETS = {"sample-json-get"}  # cases sent as GET with the request in the URL, to both servers
+AUDIT_OFF = {"sample-json-audit-off"}  # cases sent to a server with LIVEDATA_AUDIT_LOG=off
 CASES = {  # name -> (request body, headers); credentials added at run time
     "sample-json": (SAMPLE, {}),
     "sample-json-api-key": (SAMPLE, {}),
     "sample-json-embed-token": (SAMPLE, {}),
     "sample-json-get": (SAMPLE, {}),  # GET /query?q=: what the JavaScript client sends
+    "sample-json-audit-off": (SAMPLE, {}),  # a diagnostic: what the audit log costs a hit
     "lineitem-100k-json": ({"table": "tpch_lineitem", "limit": 100_000}, {}),
     "lineitem-100k-arrow": ({"table": "tpch_lineitem", "limit": 100_000, "format": "arrow"}, {}),
     "lineitem-100k-json-zstd": (
@@ -164,7 +166,7 @@ def main() -> None:
     busy = " (above 1: others compete for the cores; ratios are noisy)" if load_average > 1 else ""
     print(f"load average {load_average:.2f}{busy}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="livedata-hits-"))
-    port, auth_port, minimal_port, nginx_port = (free_port() for _ in range(4))
+    port, auth_port, quiet_port, minimal_port, nginx_port = (free_port() for _ in range(5))
     results: dict[str, dict[str, float]] = {}
     credentials = access_file(work)
     cases = {
@@ -173,15 +175,15 @@ def main() -> None:
         else (body, headers)
         for name, (body, headers) in CASES.items()
     }
-    bases = {
-        name: f"http://127.0.0.1:{auth_port if name in CREDENTIALS else port}" for name in cases
-    }
+    ports = {**dict.fromkeys(CREDENTIALS, auth_port), **dict.fromkeys(AUDIT_OFF, quiet_port)}
+    bases = {name: f"http://127.0.0.1:{ports.get(name, port)}" for name in cases}
     env = {"LIVEDATA_CACHE_DIR": str(work / "cache"), "LIVEDATA_CACHE_TTL": "3600"}
     auth_env = {**env, "LIVEDATA_AUTH_FILE": str(work / "access.toml")}
     serve = [str(BIN / "livedata"), "serve", "--port"]
     with (
         process([*serve, str(port)], "Uvicorn running", env),
         process([*serve, str(auth_port)], "Uvicorn running", auth_env),
+        process([*serve, str(quiet_port)], "Uvicorn running", {**env, "LIVEDATA_AUDIT_LOG": "off"}),
     ):
         static = work / "static"
         static.mkdir()

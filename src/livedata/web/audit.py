@@ -29,6 +29,7 @@ import queue
 import select
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -40,6 +41,12 @@ from livedata.results import Result, StoredResult
 from livedata.status import Status
 
 QUEUE_LINES = 10_000  # ~4 MB of lines waiting at most
+# Seconds the writer lets lines gather after the first of a batch. Woken for every line, its
+# thread took the GIL from the event loop thousands of times a second: hits from memory with
+# lines to a file ran at 8,333 req/s against 11,517 with the log off; lingering 5 ms, 9,731
+# (wrk -c32, 5 interleaved rounds of 5 s, medians; every line written). A line reaches its
+# destination up to 5 ms later; nothing else changes.
+LINGER = 0.005
 
 log = logging.getLogger("livedata.audit")
 
@@ -102,6 +109,7 @@ class AuditWriter:
     def _run(self) -> None:
         while True:
             batch = [self.queue.get()]
+            time.sleep(LINGER)
             batch += [self.queue.get() for _ in range(self.queue.qsize())]  # all there: ours
             lines = [item for item in batch if isinstance(item, bytes)]
             try:
