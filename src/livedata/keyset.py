@@ -75,8 +75,6 @@ def check_order(order_by: Sequence[tuple[str, bool]], schema: pa.Schema) -> None
     """Every column of ``order_by`` compares alike in SQL and here (numbers, text, dates and
     times), or its type is unknown (SQLite's, with no row to see) and values are compared
     as stored; columns are known to exist (the plan checked them)."""
-    if not order_by:
-        raise CursorsNeedOrder(NEEDS_ORDER)
     for column, _ in order_by:
         field = schema.field(column)
         if not pa.types.is_null(field.type) and "gt" not in filters.ops(field):
@@ -87,8 +85,9 @@ def check_order(order_by: Sequence[tuple[str, bool]], schema: pa.Schema) -> None
 
 
 def page_size(limit: int | None, max_rows: int) -> int:
-    if limit is None:
-        raise InvalidOption('"paginate" needs a "limit": the number of rows per page.')
+    """The page size: a first page gives one (``QueryService.page`` checks), a next page
+    may, or takes its cursor's."""
+    assert limit is not None, "a first page gives a limit, a cursor carries one"
     if limit > max_rows:
         raise InvalidOption(f'"limit" (the page size) must be at most {max_rows} for this source.')
     return limit

@@ -53,7 +53,7 @@ from livedata.freshness import (
     may_serve_stale_on_error,
 )
 from livedata.paging import NOT_KEPT, Pager, Snapshot, resume, resumed
-from livedata.plan import Plan, Planner, QueryRequest
+from livedata.plan import Plan, Planner, QueryRequest, Target
 from livedata.quota.store import QuotaStore, open_store
 from livedata.results import LiveResult, Result, StoredResult, header_for
 from livedata.schemas import Schemas
@@ -180,12 +180,14 @@ class QueryService:
             raise InvalidOption('"limit" (the page size) must be 1 or more.')
         until = self.clock() + self.pager.ttl
         target = self.planner.resolve(request)
+        if cursor is None and request.limit is None:
+            raise InvalidOption('"paginate" needs a "limit": the number of rows per page.')
         opened = None if cursor is None else self.pager.open(cursor, request, target, caller)
         cache = self.cache
         if opened is None and (cache is None or not self.planner.cached(target)):
-            return await self._keyset_page(request, None, encoder, caller, until)
+            return await self._keyset_page(request, target, None, encoder, caller, until)
         if opened is not None and opened.shape is not None:
-            return await self._keyset_page(request, opened, encoder, caller, until)
+            return await self._keyset_page(request, target, opened, encoder, caller, until)
         if cache is None:  # a snapshot's cursor, and this node keeps nothing now
             raise CursorExpired("The snapshot of this cursor is no longer kept; start again.")
         if opened is not None:
@@ -193,8 +195,7 @@ class QueryService:
             plan, start, status = resumed(target, opened.key), opened.offset, Status.HIT
             limit = request.limit or opened.limit
         else:
-            if request.limit is None:
-                raise InvalidOption('"paginate" needs a "limit": the number of rows per page.')
+            assert request.limit is not None, "checked above"
             plan = await self._plan(replace(request, limit=None, offset=0), caller)
             result = await self._answer(plan, None, control, caller)
             assert isinstance(result, StoredResult), "with no encoder, only a stored result"
@@ -213,6 +214,7 @@ class QueryService:
     async def _keyset_page(
         self,
         request: QueryRequest,
+        target: Target,
         opened: Cursor | None,
         encoder: Encoder,
         caller: Caller,
@@ -224,8 +226,7 @@ class QueryService:
             asked, shape = request, keyset.shape(request)
         else:
             asked, shape = keyset.resumed(request, opened)
-        max_rows = self.catalog.sources[self.planner.resolve(asked).source].max_rows
-        limit = keyset.page_size(asked.limit, max_rows)
+        limit = keyset.page_size(asked.limit, self.catalog.sources[target.source].max_rows)
         if not asked.order_by:
             raise CursorsNeedOrder(keyset.NEEDS_ORDER)
         # Never cut at max_rows: the page is at most max_rows, the row past it only a probe.
