@@ -114,8 +114,13 @@ class Connector(ABC, Generic[Conn]):
     # One row per column of the table :table in the schema :schema (NULL: the connection's
     # own), in the source's SQL: its name (column_name) and whether it may hold NULL as the
     # table declares it (nullable). Result columns say nothing of it: drivers report every
-    # one nullable.
-    columns_sql: ClassVar[str]
+    # one nullable. This is the SQL standard's information_schema, which PostgreSQL and
+    # DuckDB answer as written.
+    columns_sql: ClassVar[str] = (
+        "SELECT column_name, is_nullable = 'YES' AS nullable FROM information_schema.columns "
+        "WHERE table_name = CAST(:table AS TEXT) AND table_schema = COALESCE(CAST(:schema AS "
+        "TEXT), current_schema()) ORDER BY ordinal_position"
+    )
     # Rows the schema probe reads: none where a result reports its column types even empty.
     probe_rows: ClassVar[int] = 0
 

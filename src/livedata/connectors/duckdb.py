@@ -66,11 +66,6 @@ class DuckDBConnector(Connector[duckdb.DuckDBPyConnection]):
     dialect = "duckdb"
     paramstyle = "qmark"
     errors = ERRORS
-    columns_sql = (
-        "SELECT column_name, is_nullable = 'YES' AS nullable FROM information_schema.columns "
-        "WHERE table_name = :table AND table_schema = COALESCE(CAST(:schema AS TEXT), "
-        "current_schema()) ORDER BY ordinal_position"
-    )
 
     def __init__(self, name: str, config: DuckDBSource) -> None:
         super().__init__(name, config)

@@ -98,11 +98,6 @@ class PostgresConnector(Connector[adbc_pg.Connection]):
     dialect = "postgres"
     paramstyle = "dollar"
     errors = ERRORS
-    columns_sql = (
-        "SELECT column_name, is_nullable = 'YES' AS nullable FROM information_schema.columns "
-        "WHERE table_name = CAST(:table AS TEXT) AND table_schema = COALESCE(CAST(:schema AS "
-        "TEXT), current_schema()) ORDER BY ordinal_position"
-    )
 
     def _connect(self) -> adbc_pg.Connection:
         config: PostgresSource = self.config
