@@ -1,5 +1,6 @@
-"""What browsers are told: which origins may read (CORS), and headers that stop a response
-being sniffed, framed or leaking the page address that asked for it.
+"""What browsers are told: which origins may read (CORS), headers that stop a response
+being sniffed, framed or leaking the page address that asked for it, and which caches may
+keep an answer.
 
 API responses get a Content-Security-Policy that allows nothing (they are data, never a
 page). HTML pages (``/``, ``/docs``) load every script and style from this origin
@@ -18,6 +19,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livedata.auth.caller import ANONYMOUS, Caller
 from livedata.settings import Settings
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
@@ -120,3 +122,9 @@ async def _send_page(messages: list[Message], send: Send) -> None:
     MutableHeaders(scope=start)["Content-Security-Policy"] = _PAGE_POLICY.format(hashes=hashes)
     await send(start)
     await send({"type": "http.response.body", "body": page})
+
+
+def cacheable(directives: str, caller: Caller) -> str:
+    """``Cache-Control`` of an answer HTTP caches may keep: an authenticated caller's is
+    theirs alone (``private``), since another caller may be answered otherwise."""
+    return directives if caller is ANONYMOUS else f"private, {directives}"

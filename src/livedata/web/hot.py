@@ -23,9 +23,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livedata.auth.caller import ANONYMOUS
 from livedata.service import Memo
 from livedata.web.audit import record
+from livedata.web.browser import cacheable
 
 # Requests that must see the slow path: cache directives and conditional requests change
 # the answer. The credential is part of the memo: who asks decides what they may see, and one
@@ -144,9 +144,9 @@ class HotPath:
             return False
         self.count_hit(memo)
         record(scope).update(hot.audit)
-        # A GET answer is cacheable by HTTP caches: an authenticated caller's is theirs only.
-        private = scope["method"] == "GET" and scope["state"]["caller"] is not ANONYMOUS
-        lifetime = f"{'private, ' if private else ''}max-age={int(memo.fresh_until - now)}"
+        lifetime = f"max-age={int(memo.fresh_until - now)}"
+        if scope["method"] == "GET":  # HTTP caches may keep it: the slow path says the same
+            lifetime = cacheable(lifetime, scope["state"]["caller"])
         await send(
             {
                 "type": "http.response.start",

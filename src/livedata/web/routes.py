@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from livedata import sql
-from livedata.auth.caller import ANONYMOUS
 from livedata.errors import (
     BodyTooLarge,
     InvalidOption,
@@ -26,6 +25,7 @@ from livedata.service import QueryService
 from livedata.status import Status
 from livedata.web.audit import AuditWriter, describe, record
 from livedata.web.auth import caller_of
+from livedata.web.browser import cacheable
 from livedata.web.models import (
     CatalogListing,
     ErrorBody,
@@ -138,8 +138,8 @@ async def query_in_url(request: Request) -> Response:
         raise BodyTooLarge(f"The request is over the {limit}-byte limit.", limit=limit)
     response = await _answer(request, _parse_body(request, asked.encode()), started)
     control = response.headers.get("cache-control")
-    if control and caller is not ANONYMOUS and "no-store" not in control:
-        response.headers["Cache-Control"] = f"private, {control}"  # this caller's answer
+    if control and "no-store" not in control:
+        response.headers["Cache-Control"] = cacheable(control, caller)
     return response
 
 
@@ -185,7 +185,7 @@ async def queries(request: Request) -> Response:
     headers = {
         "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
         "Vary": "Authorization",
-        "Cache-Control": "no-cache" if caller is ANONYMOUS else "private, no-cache",
+        "Cache-Control": cacheable("no-cache", caller),
     }
     if matches(headers["ETag"], request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
