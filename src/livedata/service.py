@@ -402,12 +402,17 @@ class QueryService:
             header.source_ms,
         )
 
-    def count_hit(self, memo: Memo) -> None:
-        """Count a hit that the fast path answered from memory, as ``run`` would have."""
-        cache = self.cache
-        if cache is not None:
-            cache.index.hit(memo.key)
-        self.tally.answered(Status.HIT, memo.source, memo.target, memo.source_ms)
+    def hit_counter(self, memo: Memo) -> Callable[[], None]:
+        """Counts a hit that the fast path answers from memory, as ``run`` would have."""
+        answered = self.tally.answerer(Status.HIT, memo.source, memo.target, memo.source_ms)
+
+        def count() -> None:
+            cache = self.cache
+            if cache is not None:
+                cache.index.hit(memo.key)
+            answered()
+
+        return count
 
     async def table(self, result: StoredResult) -> pa.Table:
         """A stored result's rows."""

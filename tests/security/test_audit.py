@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import select
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -240,7 +241,7 @@ def test_a_slow_destination_makes_requests_wait_never_drops_a_line(
 def test_a_batch_is_written_in_whole_lines_of_at_most_pipe_buf() -> None:
     """Writes that small never interleave with another worker's in a shared stderr pipe."""
     lines = [b"x" * 999 + b"\n"] * 9 + [b"y" * 5000 + b"\n", b"z\n"]
-    chunks = [b"".join(chunk) for chunk in audit._atomic_chunks(lines)]
+    chunks = [b"".join(chunk) for chunk in audit._atomic_chunks(lines, select.PIPE_BUF)]
     assert b"".join(chunks) == b"".join(lines)
     assert [len(chunk) for chunk in chunks] == [4000, 4000, 1000, 5001, 2]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from livedata import __version__, filters
 from livedata.auth.caller import Caller
@@ -22,24 +24,44 @@ from livedata.catalog import Catalog, load_catalog
 from livedata.errors import RateLimited
 from livedata.plan import QueryRequest
 from livedata.quota.rate import RateLimiter
-from livedata.service import QueryService
+from livedata.service import Memo, QueryService
 from livedata.settings import Settings
 from livedata.web import admin, audit, metrics, openapi, pages
-from livedata.web.auth import ADMIN_ONLY, UNAUTHENTICATED, Authentication, require_admin
-from livedata.web.browser import SecurityHeaders, with_cors
+from livedata.web.auth import (
+    ADMIN_ONLY,
+    UNAUTHENTICATED,
+    Authentication,
+    caller_for,
+    require_admin,
+)
+from livedata.web.browser import SecurityHeaders, secured, with_cors
 from livedata.web.errors import HANDLERS
-from livedata.web.hot import HotBodies, HotPath
-from livedata.web.observed import Observed
+from livedata.web.hot import Counter, Headers, HotBodies, HotLane
+from livedata.web.observed import Observed, Witness
 from livedata.web.routes import router
 
 log = logging.getLogger("livedata.cache")
+
+
+class Livedata(FastAPI):
+    """FastAPI with a hot lane in front: a repeated request for a fresh cached result is
+    answered before any middleware (``web/hot.py``); everything else goes through them."""
+
+    lane: HotLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.lane
+        if lane is not None and scope["type"] == "http" and scope["path"] == "/query":
+            await lane(scope, receive, send, super().__call__)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(
     settings: Settings | None = None,
     catalog: Catalog | None = None,
     clock: Callable[[], float] = time.time,
-) -> FastAPI:
+) -> Livedata:
     """Build the ASGI app. Loads the catalog now, so a broken one fails before serving."""
     settings = settings or Settings()
     catalog = catalog or load_catalog(settings.catalog)
@@ -77,7 +99,7 @@ def create_app(
             await service.quota.close()
             service.close()
 
-    app = FastAPI(
+    app = Livedata(
         title="livedata",
         version=__version__,
         description="Named, typed queries over your databases, answered as JSON or Arrow. "
@@ -113,7 +135,23 @@ def create_app(
     app.state.metrics = metrics.Metrics(service, paths)
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
-    app.state.hot = HotBodies(settings.cache_memory_bytes)
+    vary_origin = bool(settings.cors_origins)
+    hits = app.state.metrics
+
+    def hit_counter(memo: Memo, headers: Headers) -> Counter:
+        served, answered = service.hit_counter(memo), hits.hit_counter(headers)
+
+        def count(method: str, size: int, seconds: float) -> None:
+            served()
+            answered(method, size, seconds)
+
+        return count
+
+    app.state.hot = HotBodies(
+        settings.cache_memory_bytes,
+        seal=lambda headers: tuple(secured(headers, vary_origin)),
+        counter=hit_counter,
+    )
     # An invalidation anywhere in the cluster (or a lost subscription) may make any
     # remembered body stale: forget them all; the slow path checks each entry again.
     service.cluster.listeners.append(app.state.hot.clear)
@@ -125,25 +163,26 @@ def create_app(
             return False
         return True
 
-    # Added innermost first. A repeated hit never reaches FastAPI, yet gets the browser
-    # headers, is logged and carries a request id like any other response. The fast path
-    # sits inside authentication: it answers only callers that have just passed it.
-    app.add_middleware(
-        HotPath,
-        hot=app.state.hot,
-        clock=service.clock,
-        max_body_bytes=settings.max_body_bytes,
-        admit=admit,
-        count_hit=service.count_hit,
-    )
+    # Added innermost first: the request id and audit line outermost, so that every answer,
+    # authentication's refusals included, carries and logs one.
     app.add_middleware(Authentication, authenticator=authenticator)
     app.add_middleware(with_cors, settings=settings)
-    app.add_middleware(SecurityHeaders, vary_origin=bool(settings.cors_origins))
+    app.add_middleware(SecurityHeaders, vary_origin=vary_origin)
     writer = app.state.audit = audit.configure(settings.audit_log)
     if writer is not None:
         writer.on_full = app.state.metrics.audit_queue_full.inc
         writer.on_lost = app.state.metrics.audit_lines_lost.inc
-    app.add_middleware(Observed, metrics=app.state.metrics, writer=writer)
+    witness = Witness(app.state.metrics, writer)
+    app.add_middleware(Observed, witness=witness)
+    app.lane = HotLane(
+        hot=app.state.hot,
+        clock=service.clock,
+        max_body_bytes=settings.max_body_bytes,
+        authenticate=functools.partial(caller_for, authenticator),
+        admit=admit,
+        witness=witness,
+        cors=vary_origin,
+    )
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app
 

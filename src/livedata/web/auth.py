@@ -84,6 +84,19 @@ class Authentication:
         raise Unauthenticated("no Authorization header")
 
 
+def caller_for(authenticator: Authenticator | None, authorization: bytes | None) -> Caller | None:
+    """The caller a ``/query`` request's one Authorization field names, for the hot lane
+    (``web/hot.py``); None where ``Authentication`` would refuse the request."""
+    if authenticator is None:
+        return ANONYMOUS
+    try:
+        return authenticator.authenticate(
+            None if authorization is None else authorization.decode("latin-1")
+        )
+    except Unauthenticated:
+        return None
+
+
 async def _refuse(
     exc: Unauthenticated | MalformedHeader,
     reason: str,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Iterable
 
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
@@ -86,18 +87,8 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # ASGI header names are lower case, as Starlette's own MutableHeaders assumes.
-                headers = message["headers"] = list(message.get("headers", ()))
-                present = dict(headers)
-                headers += [pair for pair in _ALWAYS if pair[0] not in present]
-                page = present.get(b"content-type", b"").startswith(b"text/html")
-                if not page and b"content-security-policy" not in present:
-                    headers.append(_API_POLICY)
-                if self.vary_origin:
-                    vary = MutableHeaders(scope=message)
-                    if "origin" not in vary.get("vary", "").lower():
-                        vary.add_vary_header("Origin")
-                if page:
+                headers = message["headers"] = secured(message.get("headers", ()), self.vary_origin)
+                if _is_page(headers):
                     held.append(message)  # its policy needs the page's inline scripts
                     return
             elif held and message["type"] == "http.response.body":
@@ -110,6 +101,26 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def secured(headers: Iterable[tuple[bytes, bytes]], vary_origin: bool) -> list[tuple[bytes, bytes]]:
+    """``headers`` (raw ASGI pairs, names in lower case) with what every response gets, and
+    an API response's policy unless it has one; ``Origin`` added to ``Vary`` when CORS is on.
+    A page's own policy is added once its body is known (``SecurityHeaders``)."""
+    headers = list(headers)
+    present = dict(headers)
+    headers += [pair for pair in _ALWAYS if pair[0] not in present]
+    if not _is_page(headers) and b"content-security-policy" not in present:
+        headers.append(_API_POLICY)
+    vary = present.get(b"vary", b"")
+    if vary_origin and b"origin" not in vary.lower():
+        headers = [pair for pair in headers if pair[0] != b"vary"]
+        headers.append((b"vary", vary + b", Origin" if vary else b"Origin"))
+    return headers
+
+
+def _is_page(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"content-type" and v.startswith(b"text/html") for k, v in headers)
 
 
 async def _send_page(messages: list[Message], send: Send) -> None:

@@ -2,7 +2,9 @@
 
 One layer asks each owner in turn (``tracing`` for the id, ``metrics`` for the counts,
 ``audit`` for the line) rather than three layers each wrapping ``send``: a hit from memory
-took 5% more instructions through three (bench/hit_instructions.py: 250k, now 237k).
+took 5% more instructions through three (bench/hit_instructions.py: 250k, now 237k). The hot
+lane (``web/hot.py``), which answers before this layer, counts and logs through the same
+``Witness``.
 """
 
 from __future__ import annotations
@@ -15,14 +17,37 @@ from livedata.web import audit, tracing
 from livedata.web.metrics import Metrics
 
 
-class Observed:
-    """Outermost of our layers, so that the hot path's answers and authentication's refusals
-    are tagged, counted and logged like any other response."""
+class Witness:
+    """Counts and logs each request once it is answered, whichever way it was."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, writer: audit.AuditWriter | None) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics, writer: audit.AuditWriter | None) -> None:
         self.metrics = metrics
         self.writer = writer  # None: the audit log is off
+
+    def count(
+        self,
+        scope: Scope,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        sent: int,
+        started: float,
+    ) -> None:
+        """Before the last byte leaves: a scrape after the client has it all sees it."""
+        self.metrics.answered(scope, status, headers, sent, time.perf_counter() - started)
+
+    async def log(self, scope: Scope, status: int, started: float) -> None:
+        if self.writer is not None:
+            seconds = time.perf_counter() - started
+            await self.writer.write(audit.line(scope, status, seconds))
+
+
+class Observed:
+    """Outermost of our layers, so that authentication's refusals and every answer of the
+    full stack are tagged, counted and logged."""
+
+    def __init__(self, app: ASGIApp, witness: Witness) -> None:
+        self.app = app
+        self.witness = witness
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,7 +56,7 @@ class Observed:
         started = time.perf_counter()
         state = scope.setdefault("state", {})
         state["audit"] = {}  # the layers inside fill it; errors note their code there
-        request_id = tracing.tag(scope)
+        request_id = tracing.tag(scope, dict(scope["headers"]))
         status: int = 500  # unless a response starts
         headers: list[tuple[bytes, bytes]] = []
         sent, counted = 0, False
@@ -39,7 +64,7 @@ class Observed:
         def count() -> None:
             nonlocal counted
             counted = True
-            self.metrics.answered(scope, status, headers, sent, time.perf_counter() - started)
+            self.witness.count(scope, status, headers, sent, started)
 
         async def send_observed(message: Message) -> None:
             nonlocal status, headers, sent
@@ -49,7 +74,7 @@ class Observed:
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
                 if not message.get("more_body", False):
-                    count()  # before the client can have it all: a scrape after sees it
+                    count()
             await send(message)
 
         try:
@@ -57,6 +82,4 @@ class Observed:
         finally:
             if not counted:  # no response, or the client left before its end
                 count()
-            if self.writer is not None:
-                seconds = time.perf_counter() - started
-                await self.writer.write(audit.line(scope, status, seconds))
+            await self.witness.log(scope, status, started)

@@ -28,7 +28,7 @@ from livedata.freshness import CacheControl
 from livedata.results import LiveResult, Result, StoredResult
 from livedata.service import Memo, QueryService
 from livedata.status import Status
-from livedata.web.hot import HotBodies, HotBody
+from livedata.web.hot import HotBodies
 from livedata.web.metrics import Metrics
 
 # What changes a /query response besides its body: the format and coding asked for, the
@@ -350,13 +350,11 @@ def remember(
         return  # too big to keep in memory
     hot.put(
         memo_key,
-        HotBody(
-            body=bytes(response.body),
-            memo=memo,
-            headers=(
-                *((k, v) for k, v in response.raw_headers if k in _STATIC_HEADERS),
-                (b"server-timing", f"source;dur={memo.source_ms}".encode()),
-            ),
-            audit=audit,
+        bytes(response.body),
+        memo,
+        (
+            *((k, v) for k, v in response.raw_headers if k in _STATIC_HEADERS),
+            (b"server-timing", f"source;dur={memo.source_ms}".encode()),
         ),
+        audit,
     )

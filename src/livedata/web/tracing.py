@@ -9,8 +9,9 @@ so the request joins the caller's trace.
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
+from collections.abc import Mapping
 
 from starlette.types import Scope
 
@@ -29,7 +30,9 @@ def request_id(incoming: bytes | None) -> str:
     """The caller's id when it is safe to log and echo, else a fresh one."""
     if incoming is not None and _REQUEST_ID.fullmatch(incoming):
         return incoming.decode()
-    return secrets.token_hex(8)
+    # Unique, not secret (a caller may send its own): no system call, as ``secrets`` makes
+    # for each id. ``random`` reseeds in a forked worker.
+    return f"{random.getrandbits(64):016x}"
 
 
 def traceparent(incoming: bytes | None) -> str | None:
@@ -47,11 +50,11 @@ def traceparent(incoming: bytes | None) -> str | None:
     return incoming.decode()
 
 
-def tag(scope: Scope) -> tuple[bytes, bytes]:
-    """Note the request's id and trace in its state, so that a client can quote the id and
-    the log can be searched for it; the response header that echoes the id."""
-    given = {k: v for k, v in scope["headers"] if k in (b"x-request-id", b"traceparent")}
+def tag(scope: Scope, headers: Mapping[bytes, bytes]) -> tuple[bytes, bytes]:
+    """Note the request's id and trace (from its ``headers``, by lower-case name) in its
+    state, so that a client can quote the id and the log can be searched for it; the
+    response header that echoes the id."""
     state = scope["state"]
-    state["request_id"] = rid = request_id(given.get(b"x-request-id"))
-    state["traceparent"] = traceparent(given.get(b"traceparent"))
+    state["request_id"] = rid = request_id(headers.get(b"x-request-id"))
+    state["traceparent"] = traceparent(headers.get(b"traceparent"))
     return b"x-request-id", rid.encode()
