@@ -6,6 +6,9 @@ load generator sharing the machine's cores:
 - livedata answering POST /query from its cache (default settings, audit log on; the
   authenticated cases from a second server given an access file);
 - a minimal Starlette app under uvicorn answering the same POST with the same bytes from memory;
+  and, as a diagnostic, the same app sending livedata's response headers as well (validators,
+  cache status, security headers: ~15 fields, each of which uvicorn checks and writes in
+  Python);
 - nginx (Debian package) serving the same bytes as a static file (GET);
 and reports each as a ratio. Run: `.venv/bin/python bench/cache_hits.py [--quick]`.
 """
@@ -33,6 +36,8 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from livedata.auth.keys import new_key
 
@@ -58,16 +63,26 @@ CASES = {  # name -> (request body, headers); credentials added at run time
     ),
 }
 MINIMAL_APP = """
-import os
+import json, os
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 BODY = open(os.environ["BODY_FILE"], "rb").read()
+HEADERS = [(k.encode(), v.encode()) for k, v in json.load(open(os.environ["HEADERS_FILE"]))]
 async def query(request):
     await request.body()
     return Response(BODY, media_type="application/json")
-app = Starlette(routes=[Route("/query", query, methods=["GET", "POST"])])
+async def same(request):  # livedata's response headers too: what the server's writing costs
+    await request.body()
+    response = Response(BODY, media_type="application/json")
+    response.raw_headers += HEADERS
+    return response
+app = Starlette(routes=[
+    Route("/query", query, methods=["GET", "POST"]), Route("/same", same, methods=["GET", "POST"])
+])
 """
+# Headers the floor's own Response (or its server) writes; the rest of livedata's are copied.
+_FLOOR_WRITES = {"content-length", "content-type", "date", "server", "transfer-encoding"}
 
 
 def free_port() -> int:
@@ -205,6 +220,8 @@ def main() -> None:
                 else httpx.post(f"{bases[name]}/query", json=body, headers=headers).read()
             )
             (static / name).write_bytes(raw)
+            copied = [(k, v) for k, v in response.headers.items() if k not in _FLOOR_WRITES]
+            (static / f"{name}.headers").write_text(json.dumps(copied))
             print(f"{name}: {len(raw)} bytes, {response.headers['cache-status']}", flush=True)
         (work / "minimal.py").write_text(MINIMAL_APP)
         conf = work / "nginx.conf"
@@ -218,6 +235,7 @@ def main() -> None:
         try:
             for name, (body, headers) in cases.items():
                 (work / "body").write_bytes((static / name).read_bytes())
+                shutil.copy(static / f"{name}.headers", work / "headers.json")
                 with process(
                     [
                         str(BIN / "uvicorn"),
@@ -231,19 +249,26 @@ def main() -> None:
                         "--no-access-log",
                     ],
                     "Uvicorn running",
-                    {"BODY_FILE": str(work / "body")},
+                    {"BODY_FILE": str(work / "body"), "HEADERS_FILE": str(work / "headers.json")},
                 ):
                     path, sent = (in_url(body), None) if name in GETS else ("/query", body)
+                    floor = f"http://127.0.0.1:{minimal_port}"
                     row = {
                         "livedata": wrk(f"{bases[name]}{path}", seconds, 32, sent, headers),
-                        "starlette": wrk(
-                            f"http://127.0.0.1:{minimal_port}{path}", seconds, 32, sent, headers
+                        "starlette": wrk(f"{floor}{path}", seconds, 32, sent, headers),
+                        "starlette_same_headers": wrk(
+                            f"{floor}{path.replace('/query', '/same', 1)}",
+                            seconds,
+                            32,
+                            sent,
+                            headers,
                         ),
                         "nginx": wrk(
                             f"http://127.0.0.1:{nginx_port}/{name}", seconds, 32, None, {}
                         ),
                     }
                 row["vs_starlette"] = row["livedata"] / row["starlette"]
+                row["vs_same_headers"] = row["livedata"] / row["starlette_same_headers"]
                 row["vs_nginx"] = row["livedata"] / row["nginx"]
                 results[name] = row
                 print(name, {k: round(v, 2) for k, v in row.items()}, flush=True)
@@ -265,7 +290,31 @@ def main() -> None:
             indent=2,
         )
     )
-    print(f"wrote {out}")
+    plot(results, load_average, folder / "cache_hits.png")
+    print(f"wrote {out} and {folder / 'cache_hits.png'}")
+
+
+def plot(results: dict[str, dict[str, float]], load_average: float, path: Path) -> None:
+    """livedata's throughput as a ratio of each baseline's, per case (1 = as fast)."""
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    axes = figure.subplots()
+    baselines = {
+        "vs_starlette": "bare Starlette floor",
+        "vs_same_headers": "floor sending livedata's headers",
+        "vs_nginx": "nginx static file",
+    }
+    names, width = list(results), 0.27
+    for i, (key, label) in enumerate(baselines.items()):
+        positions = [n + (i - 1) * width for n in range(len(names))]
+        axes.barh(positions, [results[n][key] for n in names], width, label=label)
+    axes.axvline(1.0, color="black", linewidth=0.8)
+    axes.set_yticks(range(len(names)), names)
+    axes.invert_yaxis()
+    axes.set_xlabel("livedata req/s / baseline req/s (wrk -c32, one run each)")
+    axes.set_title(f"Cache hits, side by side in one run (load average {load_average:.2f} before)")
+    axes.legend(loc="lower right")
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":

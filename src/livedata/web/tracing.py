@@ -9,8 +9,8 @@ so the request joins the caller's trace.
 
 from __future__ import annotations
 
-import random
 import re
+import secrets
 from collections.abc import Mapping
 
 from starlette.types import Scope
@@ -30,9 +30,7 @@ def request_id(incoming: bytes | None) -> str:
     """The caller's id when it is safe to log and echo, else a fresh one."""
     if incoming is not None and _REQUEST_ID.fullmatch(incoming):
         return incoming.decode()
-    # Unique, not secret (a caller may send its own): no system call, as ``secrets`` makes
-    # for each id. ``random`` reseeds in a forked worker.
-    return f"{random.getrandbits(64):016x}"
+    return secrets.token_hex(8)
 
 
 def traceparent(incoming: bytes | None) -> str | None:
