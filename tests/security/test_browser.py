@@ -11,6 +11,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from tests.scrape import Scrape
+
 APP = "https://app.example"
 BODY = {"table": "world_country_list", "limit": 2}
 
@@ -31,6 +33,24 @@ def test_a_listed_origin_may_read_every_answer(url: str) -> None:
         assert {"Accept", "Accept-Encoding", "Authorization", "Cache-Control", "Origin"} <= set(
             vary
         )
+
+
+def test_the_hot_lane_answers_with_the_full_stacks_headers(url: str) -> None:
+    """Without an Origin (a backend, a same-origin GET) a repeat is answered from memory before
+    any middleware; its headers are the ones the full stack gave the hit before it, Vary's
+    Origin included, so no shared cache hands it to a page of another origin."""
+    body = {"table": "world_country_list", "limit": 3}
+    responses = [httpx.post(f"{url}/query", json=body) for _ in range(2)]
+    encoded = Scrape(url).total("livedata_encode_duration_seconds_count")
+    hot = httpx.post(f"{url}/query", json=body)
+    assert Scrape(url).total("livedata_encode_duration_seconds_count") == encoded, "from memory"
+    changing = {"x-request-id", "date", "age", "cache-control"}
+    slow, hot_headers = ({k: v for k, v in r.headers.items() if k not in changing}
+                         for r in (responses[1], hot))  # fmt: skip
+    assert hot_headers == slow
+    assert slow["cache-status"] == "livedata; hit"
+    assert "Origin" in [v.strip() for v in slow["vary"].split(",")]
+    assert hot.headers["x-request-id"] != responses[1].headers["x-request-id"]
 
 
 def test_an_unlisted_origin_gets_no_grant(url: str) -> None:
