@@ -10,7 +10,8 @@ load generator sharing the machine's cores:
   cache status, security headers: ~15 fields, each of which uvicorn checks and writes in
   Python);
 - nginx (Debian package) serving the same bytes as a static file (GET);
-and reports each as a ratio. Run: `.venv/bin/python bench/cache_hits.py [--quick]`.
+and reports each as a ratio: the median over interleaved rounds (5 of 4 s; `--quick`: 2 of
+1 s), with its range. Run: `.venv/bin/python bench/cache_hits.py [--quick]`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,6 +84,8 @@ app = Starlette(routes=[
 ])
 """
 # Headers the floor's own Response (or its server) writes; the rest of livedata's are copied.
+RATIOS = {"vs_starlette": "starlette", "vs_same_headers": "starlette_same_headers",
+          "vs_nginx": "nginx"}  # fmt: skip
 _FLOOR_WRITES = {"content-length", "content-type", "date", "server", "transfer-encoding"}
 
 
@@ -173,7 +177,8 @@ def main() -> None:
         "--quick", action="store_true", help="2-second runs, results in bench/results/tmp/"
     )
     args = parser.parse_args()
-    seconds = 2 if args.quick else 10
+    # Interleaved rounds, medians: one pair of runs swung 0.55x-0.83x on this machine.
+    seconds, repeats = (1, 2) if args.quick else (4, 5)
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: apt-get install -y wrk nginx-light")
@@ -253,23 +258,25 @@ def main() -> None:
                 ):
                     path, sent = (in_url(body), None) if name in GETS else ("/query", body)
                     floor = f"http://127.0.0.1:{minimal_port}"
-                    row = {
-                        "livedata": wrk(f"{bases[name]}{path}", seconds, 32, sent, headers),
-                        "starlette": wrk(f"{floor}{path}", seconds, 32, sent, headers),
-                        "starlette_same_headers": wrk(
+                    servers = {
+                        "livedata": (f"{bases[name]}{path}", sent, headers),
+                        "starlette": (f"{floor}{path}", sent, headers),
+                        "starlette_same_headers": (
                             f"{floor}{path.replace('/query', '/same', 1)}",
-                            seconds,
-                            32,
                             sent,
                             headers,
                         ),
-                        "nginx": wrk(
-                            f"http://127.0.0.1:{nginx_port}/{name}", seconds, 32, None, {}
-                        ),
+                        "nginx": (f"http://127.0.0.1:{nginx_port}/{name}", None, {}),
                     }
-                row["vs_starlette"] = row["livedata"] / row["starlette"]
-                row["vs_same_headers"] = row["livedata"] / row["starlette_same_headers"]
-                row["vs_nginx"] = row["livedata"] / row["nginx"]
+                    rounds = [
+                        {k: wrk(url, seconds, 32, b, h) for k, (url, b, h) in servers.items()}
+                        for _ in range(repeats)
+                    ]
+                row = {k: statistics.median(r[k] for r in rounds) for k in servers}
+                for ratio, baseline in RATIOS.items():  # the median of each round's ratio
+                    row[ratio] = statistics.median(r["livedata"] / r[baseline] for r in rounds)
+                    row[f"{ratio}_min"] = min(r["livedata"] / r[baseline] for r in rounds)
+                    row[f"{ratio}_max"] = max(r["livedata"] / r[baseline] for r in rounds)
                 results[name] = row
                 print(name, {k: round(v, 2) for k, v in row.items()}, flush=True)
         finally:
@@ -284,7 +291,12 @@ def main() -> None:
                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
                 "load_average": load_average,
-                "settings": {"seconds": seconds, "connections": 32, "wrk_threads": 1},
+                "settings": {
+                    "seconds": seconds,
+                    "rounds": repeats,
+                    "connections": 32,
+                    "wrk_threads": 1,
+                },
                 "requests_per_second": results,
             },
             indent=2,
@@ -306,11 +318,16 @@ def plot(results: dict[str, dict[str, float]], load_average: float, path: Path) 
     names, width = list(results), 0.27
     for i, (key, label) in enumerate(baselines.items()):
         positions = [n + (i - 1) * width for n in range(len(names))]
-        axes.barh(positions, [results[n][key] for n in names], width, label=label)
+        medians = [results[n][key] for n in names]
+        lows = [results[n][f"{key}_min"] for n in names]
+        highs = [results[n][f"{key}_max"] for n in names]
+        spread = [[m - lo for m, lo in zip(medians, lows, strict=True)],
+                  [hi - m for m, hi in zip(medians, highs, strict=True)]]  # fmt: skip
+        axes.barh(positions, medians, width, xerr=spread, capsize=2, label=label)
     axes.axvline(1.0, color="black", linewidth=0.8)
     axes.set_yticks(range(len(names)), names)
     axes.invert_yaxis()
-    axes.set_xlabel("livedata req/s / baseline req/s (wrk -c32, one run each)")
+    axes.set_xlabel("livedata req/s / baseline req/s (wrk -c32; median of interleaved rounds)")
     axes.set_title(f"Cache hits, side by side in one run (load average {load_average:.2f} before)")
     axes.legend(loc="lower right")
     FigureCanvasAgg(figure)

@@ -50,7 +50,7 @@ Counter = Callable[[str, int, float], None]
 class HotBody:
     body: bytes
     memo: Memo  # the entry's key and lifetimes (never the entry: it holds an open file)
-    headers: Headers  # all that do not change while it is fresh, the browser's included
+    headers: Headers  # all that do not change while it is fresh (the browser's, its length)
     audit: Mapping[str, Any]  # what the audit log says of a hit on it
     count: Counter
 
@@ -95,7 +95,8 @@ class HotBodies:
             return  # one huge body would push out everything else
         self.forget(memo)
         count = self.counter(entry, headers)
-        self._items[memo] = HotBody(body, entry, self.seal(headers), audit, count)
+        sized = (*self.seal(headers), (b"content-length", str(len(body)).encode()))
+        self._items[memo] = HotBody(body, entry, sized, audit, count)
         self._bytes += len(body)
         while self._bytes > self.max_bytes:
             _, dropped = self._items.popitem(last=False)
@@ -214,7 +215,6 @@ class HotLane:
             lifetime = cacheable(lifetime, caller)
         response = [
             *hot.headers,
-            (b"content-length", str(len(hot.body)).encode()),
             (b"cache-status", b"livedata; hit"),
             (b"cache-control", lifetime.encode()),
             (b"age", str(int(max(0.0, now - memo.created))).encode()),
