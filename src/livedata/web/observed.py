@@ -3,8 +3,8 @@
 One layer asks each owner in turn (``tracing`` for the id, ``metrics`` for the counts,
 ``audit`` for the line) rather than three layers each wrapping ``send``: a hit from memory
 took 5% more instructions through three (bench/hit_instructions.py: 250k, now 237k). The hot
-lane (``web/hot.py``), which answers before this layer, counts and logs through the same
-``Witness``.
+lane (``web/hot.py``), which answers before this layer, logs through the same ``Witness`` and
+counts through instruments found once per remembered body.
 """
 
 from __future__ import annotations
