@@ -35,21 +35,32 @@ def test_a_listed_origin_may_read_every_answer(url: str) -> None:
         )
 
 
-def test_the_hot_lane_answers_with_the_full_stacks_headers(url: str) -> None:
-    """Without an Origin (a backend, a same-origin GET) a repeat is answered from memory before
-    any middleware; its headers are the ones the full stack gave the hit before it, Vary's
-    Origin included, so no shared cache hands it to a page of another origin."""
-    body = {"table": "world_country_list", "limit": 3}
-    responses = [httpx.post(f"{url}/query", json=body) for _ in range(2)]
+@pytest.mark.parametrize(
+    ("origin", "limit"),
+    [(None, 3), (APP, 5), ("https://evil.example", 6)],
+    ids=["no origin", "listed origin", "unlisted origin"],
+)
+def test_the_hot_lane_answers_with_the_full_stacks_headers(
+    url: str, origin: str | None, limit: int
+) -> None:
+    """A repeat is answered from memory before any middleware; its headers are the ones the
+    full stack gave the hit before it: CORS's per origin (an embedded dashboard's requests
+    are cross-origin), Vary's Origin (so no shared cache hands it to a page of another
+    origin), the security headers."""
+    body = {"table": "world_country_list", "limit": limit}
+    asked = {} if origin is None else {"Origin": origin}
+    responses = [httpx.post(f"{url}/query", json=body, headers=asked) for _ in range(2)]
     encoded = Scrape(url).total("livedata_encode_duration_seconds_count")
-    hot = httpx.post(f"{url}/query", json=body)
+    hot = httpx.post(f"{url}/query", json=body, headers=asked)
     assert Scrape(url).total("livedata_encode_duration_seconds_count") == encoded, "from memory"
     changing = {"x-request-id", "date", "age", "cache-control"}
     slow, hot_headers = ({k: v for k, v in r.headers.items() if k not in changing}
                          for r in (responses[1], hot))  # fmt: skip
     assert hot_headers == slow
     assert slow["cache-status"] == "livedata; hit"
-    assert "Origin" in [v.strip() for v in slow["vary"].split(",")]
+    assert [v.strip() for v in slow["vary"].split(",")].count("Origin") == 1
+    granted = hot.headers.get("access-control-allow-origin")
+    assert granted == (APP if origin == APP else None)
     assert hot.headers["x-request-id"] != responses[1].headers["x-request-id"]
 
 

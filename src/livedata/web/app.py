@@ -34,7 +34,7 @@ from livedata.web.auth import (
     caller_for,
     require_admin,
 )
-from livedata.web.browser import SecurityHeaders, secured, with_cors
+from livedata.web.browser import SecurityHeaders, secured, through_cors, with_cors
 from livedata.web.errors import HANDLERS
 from livedata.web.hot import Counter, Headers, HotBodies, HotLane
 from livedata.web.observed import Observed, Witness
@@ -181,7 +181,7 @@ def create_app(
         authenticate=functools.partial(caller_for, authenticator),
         admit=admit,
         witness=witness,
-        cors=vary_origin,
+        cross_origin=through_cors(settings),
     )
     app.openapi = lambda: openapi.build_openapi(app, catalog)  # type: ignore[method-assign]
     return app

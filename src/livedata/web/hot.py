@@ -51,6 +51,7 @@ class HotBody:
     body: bytes
     memo: Memo  # the entry's key and lifetimes (never the entry: it holds an open file)
     headers: Headers  # all that do not change while it is fresh (the browser's, its length)
+    plain: Headers  # the same before the browser's: a cross-origin answer gets them otherwise
     audit: Mapping[str, Any]  # what the audit log says of a hit on it
     count: Counter
 
@@ -95,8 +96,8 @@ class HotBodies:
             return  # one huge body would push out everything else
         self.forget(memo)
         count = self.counter(entry, headers)
-        sized = (*self.seal(headers), (b"content-length", str(len(body)).encode()))
-        self._items[memo] = HotBody(body, entry, sized, audit, count)
+        plain = (*headers, (b"content-length", str(len(body)).encode()))
+        self._items[memo] = HotBody(body, entry, self.seal(plain), plain, audit, count)
         self._bytes += len(body)
         while self._bytes > self.max_bytes:
             _, dropped = self._items.popitem(last=False)
@@ -127,7 +128,7 @@ class HotLane:
     ``authenticate`` (credentials remembered until they expire), ``admit`` (the caller's rate
     limit), ``tracing`` for the id, the entry's headers and counter made once (``HotBodies``),
     and ``witness`` to log it. Whatever it cannot answer itself (a
-    refusal, a repeated header field, an Origin under CORS) goes down the full stack, which
+    refusal, a repeated header field, cache directives) goes down the full stack, which
     answers it as it would any request.
     """
 
@@ -139,7 +140,7 @@ class HotLane:
         authenticate: Callable[[bytes | None], Caller | None],
         admit: Callable[[str], Awaitable[bool]],
         witness: Witness,
-        cors: bool,
+        cross_origin: Callable[[Scope, Send], Send] | None,
     ) -> None:
         self.hot = hot
         self.clock = clock
@@ -147,8 +148,8 @@ class HotLane:
         self.authenticate = authenticate  # None: refused, or no credentials where they are due
         self.admit = admit
         self.witness = witness
-        # Under CORS an Origin asks for headers per origin: the full stack's CORS layer adds them.
-        self.slow_headers = _SLOW_HEADERS | {b"origin"} if cors else _SLOW_HEADERS
+        # Under CORS, what the CORS and security-header layers make of a cross-origin answer.
+        self.cross_origin = cross_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
         started = time.perf_counter()
@@ -157,7 +158,7 @@ class HotLane:
         if (
             method not in ("GET", "POST")
             or len(headers) != len(raw_headers)  # a field sent twice: the full stack judges it
-            or not self.slow_headers.isdisjoint(headers)
+            or not _SLOW_HEADERS.isdisjoint(headers)
         ):
             await app(scope, receive, send)
             return
@@ -213,13 +214,16 @@ class HotLane:
         lifetime = f"max-age={int(memo.fresh_until - now)}"
         if scope["method"] == "GET":  # HTTP caches may keep it: the slow path says the same
             lifetime = cacheable(lifetime, caller)
+        cross_origin = self.cross_origin if b"origin" in headers else None
         response = [
-            *hot.headers,
+            *(hot.headers if cross_origin is None else hot.plain),
             (b"cache-status", b"livedata; hit"),
             (b"cache-control", lifetime.encode()),
             (b"age", str(int(max(0.0, now - memo.created))).encode()),
             request_id,
         ]
+        if cross_origin is not None:
+            send = cross_origin(scope, send)
         await send({"type": "http.response.start", "status": 200, "headers": response})
         # Before the last byte leaves: a scrape after the client has it all sees it.
         hot.count(scope["method"], len(hot.body), time.perf_counter() - started)
