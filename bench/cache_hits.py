@@ -1,6 +1,7 @@
 """Cache-hit throughput, side by side in one run (issue 3's performance section).
 
-For each body (the sample table as JSON, also asked with an API key and with an embed token;
+For each body (the sample table as JSON, also asked with an API key and with an embed token,
+the token also from another origin as an embedded dashboard asks, to a server with CORS;
 100k lineitem rows as JSON, Arrow and zstd JSON) it measures with wrk on loopback, server and
 load generator sharing the machine's cores:
 - livedata answering POST /query from its cache (default settings, audit log on; the
@@ -49,13 +50,21 @@ RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
 SAMPLE = {"table": "world_country_list"}
 # Which credential a case sends: an authenticated case goes to the server with an access file.
-CREDENTIALS = {"sample-json-api-key": "api_key", "sample-json-embed-token": "token"}
+CREDENTIALS = {
+    "sample-json-api-key": "api_key",
+    "sample-json-embed-token": "token",
+    "sample-json-embed-token-cross-origin": "token",
+}
+# The server with an access file allows this origin (LIVEDATA_CORS_ORIGINS), as a deployment
+# serving embedded dashboards does; the cross-origin case sends it, as their pages do.
+DASHBOARD_ORIGIN = "https://dashboard.example"
 GETS = {"sample-json-get"}  # cases sent as GET with the request in the URL, to both servers
 AUDIT_OFF = {"sample-json-audit-off"}  # cases sent to a server with LIVEDATA_AUDIT_LOG=off
 CASES = {  # name -> (request body, headers); credentials added at run time
     "sample-json": (SAMPLE, {}),
     "sample-json-api-key": (SAMPLE, {}),
     "sample-json-embed-token": (SAMPLE, {}),
+    "sample-json-embed-token-cross-origin": (SAMPLE, {"Origin": DASHBOARD_ORIGIN}),
     "sample-json-get": (SAMPLE, {}),  # GET /query?q=: what the JavaScript client sends
     "sample-json-audit-off": (SAMPLE, {}),  # a diagnostic: what the audit log costs a hit
     "lineitem-100k-json": ({"table": "tpch_lineitem", "limit": 100_000}, {}),
@@ -211,7 +220,11 @@ def main() -> None:
     ports = {**dict.fromkeys(CREDENTIALS, auth_port), **dict.fromkeys(AUDIT_OFF, quiet_port)}
     bases = {name: f"http://127.0.0.1:{ports.get(name, port)}" for name in cases}
     env = {"LIVEDATA_CACHE_DIR": str(work / "cache"), "LIVEDATA_CACHE_TTL": "3600"}
-    auth_env = {**env, "LIVEDATA_AUTH_FILE": str(work / "access.toml")}
+    auth_env = {
+        **env,
+        "LIVEDATA_AUTH_FILE": str(work / "access.toml"),
+        "LIVEDATA_CORS_ORIGINS": DASHBOARD_ORIGIN,
+    }
     serve = [str(BIN / "livedata"), "serve", "--port"]
     with (
         process([*serve, str(port)], "Uvicorn running", env),
