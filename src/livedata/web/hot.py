@@ -36,7 +36,8 @@ _FAILED = "the hot lane failed; the full stack answers instead"
 
 # Requests that must see the slow path: cache directives and conditional requests change
 # the answer. The credential is part of the memo: who asks decides what they may see, and one
-# credential always names the same caller (authentication, outside, refuses expired ones).
+# credential always names the same caller (the lane authenticates every request; an expired
+# credential goes down the full stack, which refuses it).
 _SLOW_HEADERS = {b"cache-control", b"if-none-match", b"cookie"}
 _MEMO_HEADERS = (b"content-type", b"accept", b"accept-encoding", b"authorization")
 
@@ -127,9 +128,8 @@ class HotLane:
     118k (bench/hit_instructions.py). Here it does what they would, asking each owner once:
     ``authenticate`` (credentials remembered until they expire), ``admit`` (the caller's rate
     limit), ``tracing`` for the id, the entry's headers and counter made once (``HotBodies``),
-    and ``witness`` to log it. Whatever it cannot answer itself (a
-    refusal, a repeated header field, cache directives) goes down the full stack, which
-    answers it as it would any request.
+    and ``witness`` to log it. Whatever it cannot answer itself (a refusal, a repeated header
+    field, cache directives) goes down the full stack, which answers it as it would any request.
     """
 
     def __init__(
