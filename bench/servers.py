@@ -78,12 +78,7 @@ def main() -> None:
         for done in range(repeats):
             rounds.append({key: wrk(url, seconds, 32, SAMPLE, {}) for key, url in urls.items()})
             print(f"round {done + 1}/{repeats}", flush=True)
-    summary = {}
-    for app in APPS:
-        for server in SERVERS:
-            rates = [r[server, app] for r in rounds]
-            summary[f"{app}, {server}"] = {"median": statistics.median(rates), "min": min(rates),
-                                           "max": max(rates)}  # fmt: skip
+    summary = {f"{app}, {s}": _spread([r[s, app] for r in rounds]) for app in APPS for s in SERVERS}
     ratios = {
         f"livedata hit / floor, {s}": [r[s, "livedata hit"] / r[s, "floor"] for r in rounds]
         for s in SERVERS
@@ -91,8 +86,7 @@ def main() -> None:
         f"{app}: granian / uvicorn": [r["granian", app] / r["uvicorn", app] for r in rounds]
         for app in APPS
     }
-    ratio_summary = {k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
-                     for k, v in ratios.items()}  # fmt: skip
+    ratio_summary = {k: _spread(v) for k, v in ratios.items()}
     for name, values in {**summary, **ratio_summary}.items():
         print(f"{name:40} {values['median']:>10.2f}  ({values['min']:.2f}-{values['max']:.2f})")
     folder = RESULTS / "tmp" if args.quick else RESULTS
@@ -108,6 +102,10 @@ def main() -> None:
     (folder / "servers.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(summary, ratio_summary, folder / "servers.png")
     print(f"wrote {folder / 'servers.json'} and {folder / 'servers.png'}")
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def plot(summary: dict[str, dict[str, float]], ratios: dict[str, dict[str, float]],
