@@ -73,6 +73,11 @@ def test_a_big_result_is_streamed_with_counts_in_meta_whether_stored_or_not(
     assert got["columns"] == miss.json()["columns"]
     assert got["rows"] == miss.json()["rows"]
     stored = ask(cached, body)
+    # The miss's last byte can reach us before its entry is committed (a loaded machine):
+    # a request then waits for that commit and says so; the one after it is a hit.
+    if stored.headers["cache-status"] == "livedata; fwd=miss; collapsed":
+        assert stored.content == miss.content
+        stored = ask(cached, body)
     assert stored.headers["cache-status"] == "livedata; hit"
     assert int(stored.headers["content-length"]) > SEND_WHOLE_BELOW_BYTES  # sent in slices
     assert stored.content == miss.content  # the body the miss sent is the one stored

@@ -19,15 +19,14 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedata.auth.caller import Caller
 from livedata.service import Memo
-from livedata.web import tracing
+from livedata.web import audit, tracing
 from livedata.web.browser import cacheable
 from livedata.web.observed import Witness
 
@@ -53,7 +52,7 @@ class HotBody:
     memo: Memo  # the entry's key and lifetimes (never the entry: it holds an open file)
     headers: Headers  # all that do not change while it is fresh (the browser's, its length)
     plain: Headers  # the same before the browser's: a cross-origin answer gets them otherwise
-    audit: Mapping[str, Any]  # what the audit log says of a hit on it
+    line: audit.Template  # the audit log's line of a hit on it
     count: Counter
 
 
@@ -90,7 +89,7 @@ class HotBodies:
         return hot
 
     def put(
-        self, memo: bytes, body: bytes, entry: Memo, headers: Headers, audit: Mapping[str, Any]
+        self, memo: bytes, body: bytes, entry: Memo, headers: Headers, line: audit.Template
     ) -> None:
         """Remember ``body``, sent with ``headers``, from the stored result ``entry``."""
         if len(body) > self.max_bytes // 4:
@@ -98,7 +97,7 @@ class HotBodies:
         self.forget(memo)
         count = self.counter(entry, headers)
         plain = (*headers, (b"content-length", str(len(body)).encode()))
-        self._items[memo] = HotBody(body, entry, self.seal(plain), plain, audit, count)
+        self._items[memo] = HotBody(body, entry, self.seal(plain), plain, line, count)
         self._bytes += len(body)
         while self._bytes > self.max_bytes:
             _, dropped = self._items.popitem(last=False)
@@ -208,8 +207,7 @@ class HotLane:
         if not admitted:
             return False
         memo = hot.memo
-        state = scope.setdefault("state", {})
-        state["caller"], state["audit"] = caller, dict(hot.audit)
+        scope.setdefault("state", {})["caller"] = caller
         request_id = tracing.tag(scope, headers)
         lifetime = f"max-age={int(memo.fresh_until - now)}"
         if scope["method"] == "GET":  # HTTP caches may keep it: the slow path says the same
@@ -228,7 +226,7 @@ class HotLane:
         # Before the last byte leaves: a scrape after the client has it all sees it.
         hot.count(scope["method"], len(hot.body), time.perf_counter() - started)
         await send({"type": "http.response.body", "body": hot.body})
-        await self.witness.log(scope, 200, started)
+        await self.witness.log(scope, 200, started, hot.line)
         return True
 
 

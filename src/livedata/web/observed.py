@@ -35,10 +35,19 @@ class Witness:
         """Before the last byte leaves: a scrape after the client has it all sees it."""
         self.metrics.answered(scope, status, headers, sent, time.perf_counter() - started)
 
-    async def log(self, scope: Scope, status: int, started: float) -> None:
-        if self.writer is not None:
-            seconds = time.perf_counter() - started
-            await self.writer.write(audit.line(scope, status, seconds))
+    async def log(
+        self, scope: Scope, status: int, started: float, template: audit.Template | None = None
+    ) -> None:
+        """``template``: the line's, when known ahead (else it is made from the state)."""
+        if self.writer is None:
+            return
+        seconds = time.perf_counter() - started
+        if template is None:
+            line = audit.line(scope, status, seconds)
+        else:
+            state = scope["state"]
+            line = template.line(state["request_id"], state["traceparent"], status, seconds)
+        await self.writer.write(line)
 
 
 class Observed:

@@ -7,7 +7,7 @@ import mmap
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import IO, Any
 
 import anyio.to_thread
@@ -28,6 +28,7 @@ from livedata.freshness import CacheControl
 from livedata.results import LiveResult, Result, StoredResult
 from livedata.service import Memo, QueryService
 from livedata.status import Status
+from livedata.web.audit import Template
 from livedata.web.hot import HotBodies
 from livedata.web.metrics import Metrics
 
@@ -340,10 +341,10 @@ def remember(
     memo_key: bytes | None,
     memo: Memo | None,
     response: Response,
-    audit: Mapping[str, Any],
+    line: Template,
 ) -> None:
     """Let the fast path answer this raw request again while the entry stays fresh;
-    ``audit``: what the audit log says of a hit on it."""
+    ``line``: the audit log's line of a hit on it."""
     if memo_key is None or memo is None or response.status_code != 200:
         return
     if isinstance(response, StreamingResponse):
@@ -356,5 +357,5 @@ def remember(
             *((k, v) for k, v in response.raw_headers if k in _STATIC_HEADERS),
             (b"server-timing", f"source;dur={memo.source_ms}".encode()),
         ),
-        audit,
+        line,
     )

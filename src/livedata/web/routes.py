@@ -23,7 +23,7 @@ from livedata.plan import QueryRequest
 from livedata.results import Result
 from livedata.service import QueryService
 from livedata.status import Status
-from livedata.web.audit import AuditWriter, describe, record
+from livedata.web.audit import AuditWriter, describe, record, template
 from livedata.web.auth import caller_of
 from livedata.web.browser import cacheable
 from livedata.web.models import (
@@ -163,7 +163,7 @@ async def _answer(request: Request, body: QueryBody, started: float) -> Response
     audit["described"] = lambda: describe(answered)  # after the last row: streamed rows count
     memo_key = getattr(request.state, "hot_memo", None)
     if served is not None and memo_key is not None:
-        hit = describe(served, Status.HIT)
+        hit = template(request.scope, describe(served, Status.HIT))
         remember(request.app.state.hot, memo_key, service.memo(served), response, hit)
     return response
 

@@ -9,8 +9,8 @@ so the request joins the caller's trace.
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from collections.abc import Mapping
 
 from starlette.types import Scope
@@ -18,6 +18,7 @@ from starlette.types import Scope
 MAX_REQUEST_ID = 128
 # Letters, digits and the punctuation of UUIDs, ULIDs, base64 and AWS/GCP trace ids.
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,%d}" % MAX_REQUEST_ID)
+_bits = random.getrandbits
 # https://www.w3.org/TR/trace-context/#traceparent-header: version 00 is exactly four fields;
 # a later version may append fields, which a version-00 reader ignores. Version ff is invalid.
 _TRACEPARENT = re.compile(
@@ -30,7 +31,10 @@ def request_id(incoming: bytes | None) -> str:
     """The caller's id when it is safe to log and echo, else a fresh one."""
     if incoming is not None and _REQUEST_ID.fullmatch(incoming):
         return incoming.decode()
-    return secrets.token_hex(8)
+    # 64 random bits from the process's Mersenne Twister (reseeded after a fork): an id only
+    # has to be unlikely to repeat, it guards nothing. ``secrets.token_hex`` reads the kernel
+    # on every request: 1.15 us against 0.3 us here (python -m timeit), ~2% of a hit.
+    return f"{_bits(64):016x}"
 
 
 def traceparent(incoming: bytes | None) -> str | None:
