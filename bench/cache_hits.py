@@ -12,7 +12,11 @@ load generator sharing the machine's cores:
   Python);
 - nginx (Debian package) serving the same bytes as a static file (GET);
 and reports each as a ratio: the median over interleaved rounds (5 of 4 s; `--quick`: 2 of
-1 s), with its range. Run: `.venv/bin/python bench/cache_hits.py [--quick]`.
+1 s), with its range. Beside req/s, each server's CPU time per request (user + system of its
+processes, from /proc): wrk and the servers share two cores, so req/s follows whatever else
+the machine does, while CPU per request hardly does; its ratio (``cpu_vs_...``, the
+baseline's CPU per request over livedata's) is the throughput ratio each would reach with a
+core of its own. Run: `.venv/bin/python bench/cache_hits.py [--quick]`.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ from pathlib import Path
 
 import httpx
 import jwt
+import psutil
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from livedata.auth.keys import new_key
+from small_miss import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -96,6 +102,7 @@ app = Starlette(routes=[
 # Headers the floor's own Response (or its server) writes; the rest of livedata's are copied.
 RATIOS = {"vs_starlette": "starlette", "vs_same_headers": "starlette_same_headers",
           "vs_nginx": "nginx"}  # fmt: skip
+CPU = "_cpu_ms"  # a server's key with this suffix: its CPU milliseconds per request
 _FLOOR_WRITES = {"content-length", "content-type", "date", "server", "transfer-encoding"}
 
 
@@ -106,10 +113,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def process(command: list[str], ready: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(
+    command: list[str], ready: str, env: dict[str, str] | None = None
+) -> Iterator[list[psutil.Process]]:
     """Start a server and wait until it says ``ready`` on stderr (no sleeps). It runs in a
     process group of its own, stopped as a whole: granian serving livedata once ignored
-    SIGTERM for 30 s, and its worker, holding the pipe, kept the reader blocked forever."""
+    SIGTERM for 30 s, and its worker, holding the pipe, kept the reader blocked forever.
+    Yields its processes (it and its children) for their CPU time."""
     with subprocess.Popen(
         command,
         stderr=subprocess.PIPE,
@@ -124,7 +134,7 @@ def process(command: list[str], ready: str, env: dict[str, str] | None = None) -
         # Keep reading what it logs: a full pipe would block the server mid-benchmark.
         threading.Thread(target=server.stderr.read, daemon=True).start()
         try:
-            yield
+            yield tree(server.pid)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -134,6 +144,11 @@ def process(command: list[str], ready: str, env: dict[str, str] | None = None) -
             with suppress(ProcessLookupError):  # nothing left of the group
                 os.killpg(server.pid, signal.SIGKILL)  # its workers too: they hold the pipe
             server.wait()
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
 
 
 def access_file(work: Path) -> dict[str, str]:
@@ -163,8 +178,10 @@ def wrk(
     connections: int,
     body: dict[str, object] | None,
     headers: dict[str, str],
-) -> float:
-    """Requests per second; POST with ``body`` when given, else GET."""
+    processes: list[psutil.Process],
+) -> tuple[float, float]:
+    """Requests per second, and the CPU milliseconds per request of ``processes`` (the
+    server's); POST with ``body`` when given, else GET."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     if body is not None:
@@ -174,17 +191,21 @@ def wrk(
             'wrk.headers["Content-Type"] = "application/json"',
         ]
     script.write_text("\n".join(lines) + "\n")
+    before = cpu_seconds(processes)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    cpu = cpu_seconds(processes) - before
     script.unlink()
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = re.search(r"(\d+) requests in", out)
     assert match, out
+    assert requests, out
     assert "Non-2xx" not in out, f"{url} answered errors:\n{out}"
-    return float(match.group(1))
+    return float(match.group(1)), cpu * 1000 / int(requests.group(1))
 
 
 def in_url(body: dict[str, object]) -> str:
@@ -227,10 +248,13 @@ def main() -> None:
     }
     serve = [str(BIN / "livedata"), "serve", "--port"]
     with (
-        process([*serve, str(port)], "Uvicorn running", env),
-        process([*serve, str(auth_port)], "Uvicorn running", auth_env),
-        process([*serve, str(quiet_port)], "Uvicorn running", {**env, "LIVEDATA_AUDIT_LOG": "off"}),
+        process([*serve, str(port)], "Uvicorn running", env) as plain,
+        process([*serve, str(auth_port)], "Uvicorn running", auth_env) as authenticated,
+        process(
+            [*serve, str(quiet_port)], "Uvicorn running", {**env, "LIVEDATA_AUDIT_LOG": "off"}
+        ) as quiet,
     ):
+        by_port = {port: plain, auth_port: authenticated, quiet_port: quiet}
         static = work / "static"
         static.mkdir()
         for name, (body, headers) in cases.items():
@@ -263,6 +287,7 @@ def main() -> None:
             f" root {static}; }} }}\n"
         )
         subprocess.run(["nginx", "-c", str(conf)], check=True)
+        nginx = tree(int((work / "nginx.pid").read_text()))
         try:
             for name, (body, headers) in cases.items():
                 (work / "body").write_bytes((static / name).read_bytes())
@@ -281,28 +306,39 @@ def main() -> None:
                     ],
                     "Uvicorn running",
                     {"BODY_FILE": str(work / "body"), "HEADERS_FILE": str(work / "headers.json")},
-                ):
+                ) as minimal:
                     path, sent = (in_url(body), None) if name in GETS else ("/query", body)
                     floor = f"http://127.0.0.1:{minimal_port}"
                     servers = {
-                        "livedata": (f"{bases[name]}{path}", sent, headers),
-                        "starlette": (f"{floor}{path}", sent, headers),
+                        "livedata": (
+                            f"{bases[name]}{path}",
+                            sent,
+                            headers,
+                            by_port[ports.get(name, port)],
+                        ),
+                        "starlette": (f"{floor}{path}", sent, headers, minimal),
                         "starlette_same_headers": (
                             f"{floor}{path.replace('/query', '/same', 1)}",
                             sent,
                             headers,
+                            minimal,
                         ),
-                        "nginx": (f"http://127.0.0.1:{nginx_port}/{name}", None, {}),
+                        "nginx": (f"http://127.0.0.1:{nginx_port}/{name}", None, {}, nginx),
                     }
-                    rounds = [
-                        {k: wrk(url, seconds, 32, b, h) for k, (url, b, h) in servers.items()}
-                        for _ in range(repeats)
-                    ]
-                row = {k: statistics.median(r[k] for r in rounds) for k in servers}
+                    rounds = []
+                    for _ in range(repeats):
+                        measured = {}
+                        for k, (url, b, h, processes) in servers.items():
+                            measured[k], measured[k + CPU] = wrk(url, seconds, 32, b, h, processes)
+                        rounds.append(measured)
+                row = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
                 for ratio, baseline in RATIOS.items():  # the median of each round's ratio
-                    row[ratio] = statistics.median(r["livedata"] / r[baseline] for r in rounds)
-                    row[f"{ratio}_min"] = min(r["livedata"] / r[baseline] for r in rounds)
-                    row[f"{ratio}_max"] = max(r["livedata"] / r[baseline] for r in rounds)
+                    for key, ratios in (
+                        (ratio, [r["livedata"] / r[baseline] for r in rounds]),
+                        (f"cpu_{ratio}", [r[baseline + CPU] / r["livedata" + CPU] for r in rounds]),
+                    ):
+                        row[key] = statistics.median(ratios)
+                        row[f"{key}_min"], row[f"{key}_max"] = min(ratios), max(ratios)
                 results[name] = row
                 print(name, {k: round(v, 2) for k, v in row.items()}, flush=True)
         finally:
@@ -337,13 +373,14 @@ def plot(results: dict[str, dict[str, float]], load_average: float, path: Path) 
     figure = Figure(figsize=(11, 4.5), layout="constrained")
     axes = figure.subplots()
     baselines = {
-        "vs_starlette": "bare Starlette floor",
-        "vs_same_headers": "floor sending livedata's headers",
-        "vs_nginx": "nginx static file",
+        "vs_starlette": "bare Starlette floor (req/s)",
+        "cpu_vs_starlette": "bare Starlette floor (CPU per request)",
+        "vs_same_headers": "floor sending livedata's headers (req/s)",
+        "vs_nginx": "nginx static file (req/s)",
     }
-    names, width = list(results), 0.27
+    names, width = list(results), 0.2
     for i, (key, label) in enumerate(baselines.items()):
-        positions = [n + (i - 1) * width for n in range(len(names))]
+        positions = [n + (i - 1.5) * width for n in range(len(names))]
         medians = [results[n][key] for n in names]
         lows = [results[n][f"{key}_min"] for n in names]
         highs = [results[n][f"{key}_max"] for n in names]
@@ -353,7 +390,10 @@ def plot(results: dict[str, dict[str, float]], load_average: float, path: Path) 
     axes.axvline(1.0, color="black", linewidth=0.8)
     axes.set_yticks(range(len(names)), names)
     axes.invert_yaxis()
-    axes.set_xlabel("livedata req/s / baseline req/s (wrk -c32; median of interleaved rounds)")
+    axes.set_xlabel(
+        "livedata req/s / baseline req/s, or baseline CPU / livedata CPU per request "
+        "(wrk -c32; median of interleaved rounds)"
+    )
     axes.set_title(f"Cache hits, side by side in one run (load average {load_average:.2f} before)")
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     FigureCanvasAgg(figure)
