@@ -64,6 +64,24 @@ def test_the_hot_lane_answers_with_the_full_stacks_headers(
     assert hot.headers["x-request-id"] != responses[1].headers["x-request-id"]
 
 
+def test_a_remembered_body_grants_each_origin_its_own(url: str) -> None:
+    """The hot lane keeps a body's CORS headers per origin: from another origin, or from
+    none, the same body is sent with that one's grant, never the last asker's."""
+    body = {"table": "world_country_list", "limit": 7}
+    origins = [APP, "https://other.example", "https://evil.example", None, APP, None]
+    many = [f"https://{n}.evil.example" for n in range(20)]  # more than it keeps headers for
+    encoded = None
+    for origin in origins + many + origins:  # a miss, then a hit that remembers, then memory
+        asked = {} if origin is None else {"Origin": origin}
+        response = httpx.post(f"{url}/query", json=body, headers=asked)
+        granted = response.headers.get("access-control-allow-origin")
+        assert granted == (origin if origin in (APP, "https://other.example") else None)
+        assert "Origin" in response.headers["vary"]
+        if encoded is None:
+            encoded = Scrape(url).total("livedata_encode_duration_seconds_count")
+    assert Scrape(url).total("livedata_encode_duration_seconds_count") == encoded, "from memory"
+
+
 def test_an_unlisted_origin_gets_no_grant(url: str) -> None:
     response = httpx.post(f"{url}/query", json=BODY, headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in response.headers
