@@ -2,7 +2,8 @@
 
 Wall-clock throughput is meaningless on a machine other jobs share, but instruction counts
 are repeatable whatever the load. This script builds the apps with ``create_app`` (the
-sample table as JSON, audit log to a file; no credentials, an API key, an RS256 embed token)
+sample table as JSON, audit log to a file; no credentials, an API key, an RS256 embed token;
+and, as a diagnostic, no credentials with the audit log off)
 and the floor (a bare Starlette app answering the same POST with the same bytes from memory),
 and drives each 1,000 times two ways, with no socket: in process through ASGI, and through
 uvicorn's HTTP protocol (httptools) on an in-memory connection, which adds the parsing and
@@ -57,7 +58,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 HITS = 1000
 BODY = json.dumps(SAMPLE).encode()
 FLOOR = "floor"
-CASES = ("no-credentials", "api-key", "embed-token")
+CASES = ("no-credentials", "api-key", "embed-token", "audit-off")  # the last: a diagnostic
 
 
 def floor_app(answer: bytes) -> ASGIApp:
@@ -172,8 +173,8 @@ async def prepare(stack: AsyncExitStack, work: Path) -> dict[str, tuple[Hit, Hit
         settings = Settings(
             cache_dir=work / "cache",
             cache_ttl=3600,
-            audit_log=str(work / "audit.log"),
-            auth_file=None if name == "no-credentials" else work / "access.toml",
+            audit_log="off" if name == "audit-off" else str(work / "audit.log"),
+            auth_file=work / "access.toml" if name in authorization else None,
         )
         app = create_app(settings)
         await stack.enter_async_context(app.router.lifespan_context(app))
