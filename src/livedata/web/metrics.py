@@ -198,9 +198,7 @@ class Metrics:
         # Each tally key's counters (and histogram), found once: a hit adds to the tally twice,
         # and looking them up each time (an lru_cache call, str(status)) took it ~3% more
         # instructions (bench/hit_instructions.py: 237k, now 229-235k).
-        self._feeds: dict[
-            Key, tuple[tuple[Callable[[float], None], ...], Callable[[float], None] | None]
-        ] = {}
+        self._feeds: dict[Key, tuple[Callable[[float], None], ...]] = {}
         service.tally.listeners.append(self.tallied)
 
     def tallied(self, key: Key, amount: float) -> None:
@@ -208,29 +206,27 @@ class Metrics:
         feeds = self._feeds.get(key)
         if feeds is None:
             feeds = self._feeds[key] = self._feeds_of(key)
-        counters, observe = feeds
-        for inc in counters:
-            self.counts.add(inc, amount)
-        if observe is not None:
-            observe(amount)
+        for feed in feeds:
+            feed(amount)
 
-    def _feeds_of(
-        self, key: Key
-    ) -> tuple[tuple[Callable[[float], None], ...], Callable[[float], None] | None]:
-        """The counters an addition to ``key`` goes to, and the histogram's ``observe`` that
-        sees each one (None: no histogram)."""
+    def _feeds_of(self, key: Key) -> tuple[Callable[[float], None], ...]:
+        """What an addition to ``key`` goes to: its counters (through ``counts``), and the
+        histogram that sees each source query's seconds."""
         what, source, target = key
         if isinstance(what, Measure):
-            counter = self._child(self._by_measure[what], source, target).inc
+            counter = self._counted(self._child(self._by_measure[what], source, target).inc)
             if what is Measure.SOURCE_SECONDS:
-                return (counter,), self._child(self.source_duration, source).observe
-            return (counter,), None
-        counter = self._child(self.requests, source, target, str(what)).inc
+                return counter, self._child(self.source_duration, source).observe
+            return (counter,)
+        counter = self._counted(self._child(self.requests, source, target, str(what)).inc)
         if what in (Status.STALE, Status.STALE_IF_ERROR):
-            return (counter, self._child(self.stale, source, target).inc), None
+            return counter, self._counted(self._child(self.stale, source, target).inc)
         if what is Status.COALESCED:
-            return (counter, self._child(self.coalesced, source, target).inc), None
-        return (counter,), None
+            return counter, self._counted(self._child(self.coalesced, source, target).inc)
+        return (counter,)
+
+    def _counted(self, inc: Callable[[float], None]) -> Callable[[float], None]:
+        return functools.partial(self.counts.add, inc)
 
     def encoded(self, format_name: str, seconds: float) -> None:
         self._child(self.encode_duration, format_name).observe(seconds)

@@ -163,8 +163,8 @@ async def _answer(request: Request, body: QueryBody, started: float) -> Response
     audit["described"] = lambda: describe(answered)  # after the last row: streamed rows count
     memo_key = getattr(request.state, "hot_memo", None)
     if served is not None and memo_key is not None:
-        hit = template(request.scope, describe(served, Status.HIT))
-        remember(request.app.state.hot, memo_key, service.memo(served), response, hit)
+        hit_line = template(request.scope, describe(served, Status.HIT))
+        remember(request.app.state.hot, memo_key, service.memo(served), response, hit_line)
     return response
 
 
