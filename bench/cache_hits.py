@@ -25,19 +25,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -48,8 +42,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+import load
 from livedata.auth.keys import new_key
-from small_miss import cpu_seconds
+from load import cpu_seconds, free_port, process, tree
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -106,51 +101,6 @@ CPU = "_cpu_ms"  # a server's key with this suffix: its CPU milliseconds per req
 _FLOOR_WRITES = {"content-length", "content-type", "date", "server", "transfer-encoding"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def process(
-    command: list[str], ready: str, env: dict[str, str] | None = None
-) -> Iterator[list[psutil.Process]]:
-    """Start a server and wait until it says ``ready`` on stderr (no sleeps). It runs in a
-    process group of its own, stopped as a whole: granian serving livedata once ignored
-    SIGTERM for 30 s, and its worker, holding the pipe, kept the reader blocked forever.
-    Yields its processes (it and its children) for their CPU time."""
-    with subprocess.Popen(
-        command,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-        start_new_session=True,
-    ) as server:
-        assert server.stderr is not None
-        for line in server.stderr:
-            if ready in line:
-                break
-        # Keep reading what it logs: a full pipe would block the server mid-benchmark.
-        threading.Thread(target=server.stderr.read, daemon=True).start()
-        try:
-            yield tree(server.pid)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                print(f"{command[0]} did not stop in 30 s; killed", flush=True)
-            with suppress(ProcessLookupError):  # nothing left of the group
-                os.killpg(server.pid, signal.SIGKILL)  # its workers too: they hold the pipe
-            server.wait()
-
-
-def tree(pid: int) -> list[psutil.Process]:
-    parent = psutil.Process(pid)
-    return [parent, *parent.children(recursive=True)]
-
-
 def access_file(work: Path) -> dict[str, str]:
     """An access file with one API key and one RS256 token key (what an embedding backend
     uses); returns the credential of each kind as an Authorization header value."""
@@ -172,7 +122,7 @@ def access_file(work: Path) -> dict[str, str]:
     return {"api_key": f"Bearer {key}", "token": f"Bearer {token}"}
 
 
-def wrk(
+def measured(
     url: str,
     seconds: int,
     connections: int,
@@ -182,30 +132,9 @@ def wrk(
 ) -> tuple[float, float]:
     """Requests per second, and the CPU milliseconds per request of ``processes`` (the
     server's); POST with ``body`` when given, else GET."""
-    script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    if body is not None:
-        lines += [
-            'wrk.method = "POST"',
-            f"wrk.body = '{json.dumps(body)}'",
-            'wrk.headers["Content-Type"] = "application/json"',
-        ]
-    script.write_text("\n".join(lines) + "\n")
     before = cpu_seconds(processes)
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    cpu = cpu_seconds(processes) - before
-    script.unlink()
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    requests = re.search(r"(\d+) requests in", out)
-    assert match, out
-    assert requests, out
-    assert "Non-2xx" not in out, f"{url} answered errors:\n{out}"
-    return float(match.group(1)), cpu * 1000 / int(requests.group(1))
+    run = load.wrk(url, seconds, connections, body, headers)
+    return run.rate, (cpu_seconds(processes) - before) * 1000 / run.requests
 
 
 def in_url(body: dict[str, object]) -> str:
@@ -327,10 +256,10 @@ def main() -> None:
                     }
                     rounds = []
                     for _ in range(repeats):
-                        measured = {}
+                        one: dict[str, float] = {}
                         for k, (url, b, h, processes) in servers.items():
-                            measured[k], measured[k + CPU] = wrk(url, seconds, 32, b, h, processes)
-                        rounds.append(measured)
+                            one[k], one[k + CPU] = measured(url, seconds, 32, b, h, processes)
+                        rounds.append(one)
                 row = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
                 for ratio, baseline in RATIOS.items():  # the median of each round's ratio
                     for key, ratios in (

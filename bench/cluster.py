@@ -44,8 +44,8 @@ from tests.cache.conftest import CliServer  # noqa: E402
 from tests.cluster.conftest import RedisServer, SeaweedFS  # noqa: E402
 from tests.cluster.test_shared_objects import bucket, uploaded  # noqa: E402
 
-from cache_hits import wrk  # noqa: E402
 from livedata.sample.load import load_sample  # noqa: E402
+from load import wrk  # noqa: E402
 from service_overhead import (  # noqa: E402
     QUICK,
     SOURCE,
@@ -218,7 +218,7 @@ def main() -> None:
                 with nodes(1, work, env) as (node,):
                     for _ in range(3):
                         httpx.post(f"{node.url}/query", json=body, timeout=120)
-                    rates[name] = wrk(f"{node.url}/query", seconds, 32, body, {})
+                    rates[name] = wrk(f"{node.url}/query", seconds, 32, body, {}).rate
             ratios.append(rates["on"] / rates["off"])
             print("hits/s", rates, flush=True)
         report["hit_throughput_on_over_off"] = {

@@ -28,7 +28,8 @@ import httpx
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cache_hits import BIN, MINIMAL_APP, RESULTS, SAMPLE, free_port, process, wrk
+from cache_hits import BIN, MINIMAL_APP, RESULTS, SAMPLE
+from load import free_port, process, wrk
 
 SERVERS = ("uvicorn", "granian")
 APPS = ("livedata hit", "floor", "livedata uncached")
@@ -76,7 +77,9 @@ def main() -> None:
                     assert httpx.post(urls[server, app], json=SAMPLE).status_code == 200
         rounds = []
         for done in range(repeats):
-            rounds.append({key: wrk(url, seconds, 32, SAMPLE, {}) for key, url in urls.items()})
+            rounds.append(
+                {key: wrk(url, seconds, 32, SAMPLE, {}).rate for key, url in urls.items()}
+            )
             print(f"round {done + 1}/{repeats}", flush=True)
     summary = {f"{app}, {s}": _spread([r[s, app] for r in rounds]) for app in APPS for s in SERVERS}
     ratios = {

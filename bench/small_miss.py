@@ -19,7 +19,6 @@ bench/README.md.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -42,9 +41,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+import load
 import runner
 from livedata.connectors.postgres import PostgresSource
 from livedata.sample.load import load_sample
+from load import cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -148,43 +149,13 @@ def backends() -> list[psutil.Process]:
     return found
 
 
-def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
-    """User + system seconds of ``processes`` (and all their threads), from /proc/PID/stat."""
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def wrk(url: str, seconds: int) -> tuple[int, float]:
-    """Requests answered and req/s of one wrk run at CONNECTIONS connections."""
-    script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = '{json.dumps(BODY)}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
+def wrk(url: str, seconds: int) -> load.Run:
+    """One wrk run at CONNECTIONS connections; on error answers, what the server says now."""
     try:
-        out = subprocess.run(
-            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), f"{url}/query"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        script.unlink()
-    if "Non-2xx" in out:
+        return load.wrk(f"{url}/query", seconds, CONNECTIONS, BODY, {})
+    except RuntimeError as exc:
         example = httpx.post(f"{url}/query", json=BODY, timeout=30)  # what the errors said
-        raise RuntimeError(f"{url} answered errors, now {example.text[:300]}:\n{out}")
-    requests = re.search(r"(\d+) requests in", out)
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert requests, out
-    assert rate, out
-    return int(requests.group(1)), float(rate.group(1))
+        raise RuntimeError(f"{exc}\nnow: {example.text[:300]}") from exc
 
 
 def measure(url: str, process: psutil.Process, seconds: int) -> dict[str, float]:
